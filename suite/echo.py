@@ -1,0 +1,199 @@
+"""
+Echo services: TCP (RFC 862) and UDP.
+
+:class:`EchoFactory` builds :class:`EchoProtocol` connections that return
+every byte in order, apply backpressure, honour half-close, and enforce a
+connection cap and an idle timeout.  :class:`UDPEchoProtocol` answers each
+datagram with the same bytes, behind a loop/reflection guard and rate limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, TokenBucket, peer_host
+
+__all__ = [
+    "EchoFactory",
+    "EchoProtocol",
+    "UDPEchoProtocol",
+    "UDPEchoStats",
+]
+
+
+def _default_reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+@implementer(IHalfCloseableProtocol)
+class EchoProtocol(Protocol, TimeoutMixin):
+    """One echo connection: everything received is written back unchanged."""
+
+    factory: EchoFactory
+    log = Logger()
+
+    def __init__(self) -> None:
+        self._admitted = False
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        refusal = self.factory.connections.acquire(peer_host(peer))
+        if refusal is not None:
+            self.factory.refused += 1
+            self.log.info("refused {peer}: {reason}", peer=peer, reason=refusal)
+            self.transport.write(f"error: {refusal}\r\n".encode())
+            self.transport.loseConnection()
+            return
+        self._admitted = True
+        # Backpressure: when our write buffer fills because the peer is not
+        # reading, the transport pauses itself, so we stop reading too.
+        self.transport.registerProducer(self.transport, True)
+        self.callLater = self.factory.reactor.callLater
+        self.setTimeout(self.factory.idle_timeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._admitted:
+            self.resetTimeout()
+            self.transport.write(data)
+
+    def readConnectionLost(self) -> None:
+        """The peer shut down its sending side: flush what is pending, then close."""
+        # A still-registered producer would keep the connection open forever.
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """Our sending side is shut: nothing more can be echoed, so close."""
+        self.transport.loseConnection()
+
+    def timeoutConnection(self) -> None:
+        """Idle too long: abort, since a polite close waits for a flush that may never come."""
+        self.log.info("closing idle connection from {peer}", peer=self.transport.getPeer())
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.setTimeout(None)
+        if self._admitted:
+            self._admitted = False
+            self.factory.connections.release(peer_host(self.transport.getPeer()))
+
+
+class EchoFactory(Factory):
+    """
+    Builds :class:`EchoProtocol` connections and holds their shared limits.
+
+    :param max_connections: concurrent connections admitted; the rest get a
+        one-line ``error: too many connections (limit N)`` and are closed.
+        ``None`` means no cap.
+    :param idle_timeout: seconds without input before a connection is
+        aborted; ``None`` disables.
+    :param reactor: the clock for timeouts (defaults to the global reactor).
+    """
+
+    protocol = EchoProtocol
+    noisy = False
+
+    #: Defaults used by the twistd plugin, documented in docs/protocols/echo.md.
+    DEFAULT_MAX_CONNECTIONS = 1000
+    DEFAULT_IDLE_TIMEOUT = 300.0
+
+    def __init__(
+        self,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        self.connections = ConnectionLimit(max_connections)
+        self.idle_timeout = idle_timeout or None
+        self.reactor = reactor if reactor is not None else _default_reactor()
+        #: Connections turned away by the cap since start.
+        self.refused = 0
+
+
+@dataclass
+class UDPEchoStats:
+    """Counters of a :class:`UDPEchoProtocol`: what it answered and what it dropped."""
+
+    received: int = 0
+    echoed: int = 0
+    refused: int = 0  #: from a privileged or denied source port
+    rate_limited: int = 0  #: over the per-source or global rate
+
+
+class UDPEchoProtocol(DatagramProtocol):
+    """
+    Answers every datagram with the same bytes, to its sender.
+
+    Guards, as inetd does: datagrams from source ports below 1024 (other
+    services such as DNS, NTP, chargen) or in ``deny_ports`` (which always
+    includes this socket's own port) are never answered, so two echo servers
+    or a spoofed source cannot make a loop.  Each source host may send
+    ``rate`` datagrams/s (``burst`` at once) and all sources together
+    ``global_rate``/s; excess is dropped and counted, never queued.  Pass
+    ``None`` for a rate to disable it.
+
+    Listen with :class:`suite.endpoints.UDPServerEndpoint` (or
+    ``listenUDP(..., maxPacketSize=65535)``) so large datagrams are not
+    truncated.
+    """
+
+    log = Logger()
+    noisy = False
+
+    DEFAULT_RATE = 1000.0
+    DEFAULT_BURST = 2000
+    DEFAULT_GLOBAL_RATE = 100_000.0
+    #: Source hosts remembered by the per-source limiter.
+    DEFAULT_MAX_SOURCES = 4096
+
+    def __init__(
+        self,
+        rate: float | None = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        global_rate: float | None = DEFAULT_GLOBAL_RATE,
+        deny_ports: Iterable[int] = (),
+        max_sources: int = DEFAULT_MAX_SOURCES,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        clock = reactor if reactor is not None else _default_reactor()
+        self.deny_ports = set(deny_ports)
+        self.per_source = RateLimiterTable(rate, burst, clock, max_keys=max_sources)
+        burst_global = max(burst, global_rate or 1)
+        self.global_bucket = TokenBucket(global_rate, burst_global, clock)
+        self.stats = UDPEchoStats()
+        self._refusal_log = ThrottledLog(self.log, clock)
+        self._rate_log = ThrottledLog(self.log, clock)
+
+    def startProtocol(self) -> None:
+        self.deny_ports.add(self.transport.getHost().port)
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        stats = self.stats
+        stats.received += 1
+        host, port = addr[0], addr[1]
+        if port < 1024 or port in self.deny_ports:
+            stats.refused += 1
+            self._refusal_log.warn(
+                "not answering datagram from {host} port {port}: source port is privileged or denied",
+                host=host,
+                port=port,
+            )
+            return
+        if not self.per_source.allow(host) or not self.global_bucket.consume():
+            stats.rate_limited += 1
+            self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
+            return
+        self.transport.write(data, addr)
+        stats.echoed += 1
+

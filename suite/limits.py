@@ -1,0 +1,190 @@
+"""
+Limits shared by every netsuite service: token buckets, bounded per-source
+rate tables, connection caps and throttled logging.
+
+Every class takes its clock (an ``IReactorTime``) as an argument, so tests
+drive time with ``twisted.internet.task.Clock``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.logger import Logger
+
+
+class TokenBucket:
+    """
+    A token bucket: up to ``burst`` events at once, ``rate`` events per second
+    sustained.
+
+    A ``rate`` of ``None`` means "unlimited": :meth:`consume` always succeeds.
+    """
+
+    __slots__ = ("rate", "burst", "_clock", "_tokens", "_stamp")
+
+    def __init__(self, rate: float | None, burst: float, clock: IReactorTime) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive or None, not {rate!r}")
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock.seconds()
+
+    def consume(self, amount: float = 1.0) -> bool:
+        """
+        Take ``amount`` tokens if the bucket holds them.
+
+        :return: ``True`` when the event is allowed, ``False`` when it exceeds
+            the rate (and nothing is taken).
+        """
+        if self.rate is None:
+            return True
+        now = self._clock.seconds()
+        tokens = self._tokens + (now - self._stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        self._stamp = now
+        if tokens >= amount:
+            self._tokens = tokens - amount
+            return True
+        self._tokens = tokens
+        return False
+
+    @property
+    def tokens(self) -> float:
+        """Tokens available now."""
+        if self.rate is None:
+            return self.burst
+        elapsed = self._clock.seconds() - self._stamp
+        return min(self.burst, self._tokens + elapsed * self.rate)
+
+
+class RateLimiterTable:
+    """
+    One :class:`TokenBucket` per key (a source address, a peer host), with a
+    bounded number of keys.
+
+    When the table is full the least recently seen key is forgotten; that key
+    starts again with a full bucket the next time it is seen.  Memory stays
+    bounded whatever the number of sources (spoofed UDP sources included),
+    and a global cap in front of the table bounds the total rate.
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        burst: float,
+        clock: IReactorTime,
+        max_keys: int = 4096,
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, not {max_keys!r}")
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[Hashable, TokenBucket] = OrderedDict()
+
+    def allow(self, key: Hashable) -> bool:
+        """Consume one token from ``key``'s bucket; ``True`` if allowed."""
+        if self.rate is None:
+            return True
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= self.max_keys:
+                buckets.popitem(last=False)
+            bucket = buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
+        else:
+            buckets.move_to_end(key)
+        return bucket.consume()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def peer_host(address: IAddress) -> str | None:
+    """The host part of a peer address, or ``None`` (UNIX sockets, pipes)."""
+    return getattr(address, "host", None)
+
+
+class ConnectionLimit:
+    """
+    Caps on concurrent connections: a total, and optionally one per peer host.
+
+    ``None`` for either cap means "no cap".  A service calls :meth:`acquire`
+    when a connection arrives and :meth:`release` when it ends.
+    """
+
+    def __init__(self, max_total: int | None, max_per_host: int | None = None) -> None:
+        for name, value in (("max_total", max_total), ("max_per_host", max_per_host)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 or None, not {value!r}")
+        self.max_total = max_total
+        self.max_per_host = max_per_host
+        self.total = 0
+        self._per_host: dict[str, int] = {}
+
+    def acquire(self, host: str | None) -> str | None:
+        """
+        Count a new connection from ``host``.
+
+        :return: ``None`` when it is admitted (and counted), or the reason it
+            is refused (and not counted).
+        """
+        if self.max_total is not None and self.total >= self.max_total:
+            return f"too many connections (limit {self.max_total})"
+        if self.max_per_host is not None and host is not None:
+            if self._per_host.get(host, 0) >= self.max_per_host:
+                return f"too many connections from {host} (limit {self.max_per_host})"
+        self.total += 1
+        if host is not None:
+            self._per_host[host] = self._per_host.get(host, 0) + 1
+        return None
+
+    def release(self, host: str | None) -> None:
+        """Forget one admitted connection from ``host``."""
+        self.total -= 1
+        if host is not None:
+            left = self._per_host[host] - 1
+            if left:
+                self._per_host[host] = left
+            else:
+                del self._per_host[host]
+
+    def count(self, host: str) -> int:
+        """Admitted connections from ``host`` now."""
+        return self._per_host.get(host, 0)
+
+
+class ThrottledLog:
+    """
+    Emits a repeated warning at most once per ``interval`` seconds, and says
+    how many were suppressed in between.  Used where a remote party could
+    otherwise fill the log (refused datagrams, rate-limit drops).
+    """
+
+    def __init__(self, log: Logger, clock: IReactorTime, interval: float = 10.0) -> None:
+        self._log = log
+        self._clock = clock
+        self.interval = interval
+        self._next = float("-inf")
+        self.suppressed = 0
+
+    def warn(self, format: str, **kwargs: Any) -> bool:
+        """Log ``format`` now unless one was logged recently; ``True`` if logged."""
+        now = self._clock.seconds()
+        if now < self._next:
+            self.suppressed += 1
+            return False
+        self._log.warn(format + " ({suppressed} similar suppressed)", suppressed=self.suppressed, **kwargs)
+        self.suppressed = 0
+        self._next = now + self.interval
+        return True

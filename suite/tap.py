@@ -1,0 +1,183 @@
+"""
+``twistd netsuite``: command-line options and the service tree.
+
+Each mode is one :class:`Mode`: a name, a default address and a function that
+builds its factory (or datagram protocol) from the options.  ``--mode all``
+runs every mode in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.python import usage
+
+from suite.echo import EchoFactory, UDPEchoProtocol
+from suite.endpoints import CannotListen, EndpointError, ListeningService
+
+log = Logger()
+
+Target = IProtocolFactory | DatagramProtocol
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One service the plugin can run."""
+
+    name: str
+    default_listen: str
+    build: Callable[[Options, Any], Target]
+    summary: str
+
+
+def _build_echo(options: Options, reactor: Any) -> EchoFactory:
+    return EchoFactory(
+        max_connections=options["echo-max-connections"] or None,
+        idle_timeout=options["echo-idle-timeout"] or None,
+        reactor=reactor,
+    )
+
+
+def _build_udp_echo(options: Options, reactor: Any) -> UDPEchoProtocol:
+    return UDPEchoProtocol(
+        rate=options["udp-rate"] or None,
+        burst=options["udp-burst"],
+        global_rate=options["udp-global-rate"] or None,
+        deny_ports=options["udp-deny-port"],
+        reactor=reactor,
+    )
+
+
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in [
+        Mode("echo", "tcp:8007:interface=127.0.0.1", _build_echo, "TCP echo (RFC 862)"),
+        Mode("udp-echo", "udp:8007:interface=127.0.0.1", _build_udp_echo, "UDP echo"),
+    ]
+}
+
+
+def _mode(value: str) -> str:
+    if value != "all" and value not in MODES:
+        raise usage.UsageError(f"unknown mode {value!r}; choose one of: {', '.join([*MODES, 'all'])}")
+    return value
+
+
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    def coerce(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise usage.UsageError(f"expected a {kind.__name__}, got {value!r}") from None
+        if number < 0:
+            raise usage.UsageError(f"expected zero or more, got {value!r}")
+        return number
+
+    return coerce
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise usage.UsageError(f"expected a port number 1-65535, got {value!r}")
+    return int(value)
+
+
+class Options(usage.Options):
+    """Options of ``twistd netsuite``; see docs/running.md."""
+
+    synopsis = "[--mode MODE] [--listen DESCRIPTION] [options]"
+    longdesc = (
+        "Runs netsuite services. Modes: "
+        + ", ".join(f"{m.name} ({m.summary}, default {m.default_listen})" for m in MODES.values())
+        + ", all (every mode). Addresses are Twisted endpoint strings; UDP services take "
+        "udp:PORT[:interface=ADDR]. Defaults listen on loopback only."
+    )
+
+    optParameters = [
+        ["mode", "m", "all", "Service to run: " + ", ".join([*MODES, "all"]) + ".", _mode],
+        ["listen", "l", None, "Address of the selected service (not with --mode all)."],
+        *[
+            [f"{name}-listen", None, mode.default_listen, f"Address of the {name} service."]
+            for name, mode in MODES.items()
+        ],
+        ["echo-max-connections", None, EchoFactory.DEFAULT_MAX_CONNECTIONS,
+         "Concurrent TCP echo connections; 0 = no cap.", _non_negative(int)],
+        ["echo-idle-timeout", None, EchoFactory.DEFAULT_IDLE_TIMEOUT,
+         "Seconds without input before an echo connection is aborted; 0 = never.", _non_negative(float)],
+        ["udp-rate", None, UDPEchoProtocol.DEFAULT_RATE,
+         "Datagrams/s answered per source host; 0 = unlimited.", _non_negative(float)],
+        ["udp-burst", None, UDPEchoProtocol.DEFAULT_BURST,
+         "Datagrams a source host may send at once above --udp-rate.", _non_negative(int)],
+        ["udp-global-rate", None, UDPEchoProtocol.DEFAULT_GLOBAL_RATE,
+         "Datagrams/s answered in total; 0 = unlimited.", _non_negative(float)],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["udp-deny-port"] = []
+
+    def opt_udp_deny_port(self, value: str) -> None:
+        """Never answer this source port (repeatable, comma-separated; own port and <1024 always denied)."""
+        self["udp-deny-port"].extend(_port(p.strip()) for p in value.split(",") if p.strip())
+
+    def postOptions(self) -> None:
+        if self["udp-burst"] < 1:
+            raise usage.UsageError("--udp-burst must be at least 1")
+        if self["listen"] is not None:
+            if self["mode"] == "all":
+                raise usage.UsageError(
+                    "--listen needs a single --mode; with --mode all use "
+                    + ", ".join(f"--{name}-listen" for name in MODES)
+                )
+            self[f"{self['mode']}-listen"] = self["listen"]
+        # Reject malformed addresses now, as usage errors, not at start-up.
+        try:
+            self.services = _services(self, None)
+        except EndpointError as e:
+            raise usage.UsageError(str(e)) from None
+
+    def selected_modes(self) -> list[Mode]:
+        """The modes this configuration runs."""
+        if self["mode"] == "all":
+            return list(MODES.values())
+        return [MODES[self["mode"]]]
+
+
+def _services(options: Options, reactor: Any) -> list[ListeningService]:
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    return [
+        ListeningService(mode.name, options[f"{mode.name}-listen"], mode.build(options, reactor), reactor)
+        for mode in options.selected_modes()
+    ]
+
+
+class NetsuiteService(MultiService):
+    """
+    The plugin's top service.  A service that cannot listen ends the process
+    with one error line and a non-zero status instead of a traceback.
+    """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListen as e:
+            # twistd routes stderr into its log, so the log line is the message.
+            log.critical("netsuite: {error}", error=str(e))
+            raise SystemExit(1) from None
+
+
+def makeService(options: Options) -> IService:
+    """Build the service tree for ``options``."""
+    top = NetsuiteService()
+    for service in options.services:
+        service.setServiceParent(top)
+    return top
