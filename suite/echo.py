@@ -169,8 +169,8 @@ class UDPEchoProtocol(DatagramProtocol):
         clock = reactor if reactor is not None else _default_reactor()
         self.deny_ports = set(deny_ports)
         self.per_source = RateLimiterTable(rate, burst, clock, max_keys=max_sources)
-        burst_global = max(burst, global_rate or 1)
-        self.global_bucket = TokenBucket(global_rate, burst_global, clock)
+        # The global bucket holds one second's worth.
+        self.global_bucket = TokenBucket(global_rate, max(1.0, global_rate or 1.0), clock)
         self.stats = UDPEchoStats()
         self._refusal_log = ThrottledLog(self.log, clock)
         self._rate_log = ThrottledLog(self.log, clock)
