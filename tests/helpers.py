@@ -29,13 +29,10 @@ class Collector(protocol.Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.received += data
-        still = []
-        for size, d in self._waiters:
-            if len(self.received) >= size:
-                d.callback(bytes(self.received))
-            else:
-                still.append((size, d))
-        self._waiters = still
+        ready = [d for size, d in self._waiters if len(self.received) >= size]
+        self._waiters = [(size, d) for size, d in self._waiters if len(self.received) < size]
+        for d in ready:  # after the update: callbacks may wait again
+            d.callback(bytes(self.received))
 
     def wait_for(self, size: int) -> defer.Deferred[bytes]:
         """Fires with everything received once at least ``size`` bytes came."""
@@ -77,14 +74,13 @@ class ProcessRun(protocol.ProcessProtocol):
 
     def _check(self) -> None:
         text = bytes(self.out + self.err)
-        still = []
+        found, still = [], []
         for pattern, d in self._patterns:
             match = pattern.search(text)
-            if match:
-                d.callback(match)
-            else:
-                still.append((pattern, d))
+            (found if match else still).append((match, d) if match else (pattern, d))
         self._patterns = still
+        for match, d in found:  # after the update: callbacks may wait again
+            d.callback(match)
 
     def wait_for(self, pattern: bytes) -> defer.Deferred[re.Match[bytes]]:
         """Fires with the first match of ``pattern`` in stdout+stderr."""
@@ -128,7 +124,7 @@ def twistd(*args: str, cwd: Path | None = None) -> ProcessRun:
 
 async def listening_port(run: ProcessRun, service: str) -> int:
     """The port ``service`` logged it listens on."""
-    match = await run.wait_for(rb"\b" + service.encode() + rb" listening on \w+6? \[?[0-9a-f.:]+\]?:(\d+)")
+    match = await run.wait_for(rb"(?<![\w-])" + service.encode() + rb" listening on \w+6? \[?[0-9a-f.:]+\]?:(\d+)")
     return int(match.group(1))
 
 
@@ -136,3 +132,43 @@ def stop(runs: list[Any]) -> None:  # pragma: no cover - cleanup
     for run in runs:
         if not run.ended.called:
             run.terminate()
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1: (key.pem, cert.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path

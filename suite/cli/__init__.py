@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         target = parse_host_port(args.address)
     except AddressError as e:
-        sys.exit(f"netsuite {args.command}: {e}")
+        print(f"netsuite {args.command}: {e}", file=sys.stderr)
+        sys.exit(2)
 
     async def _main(reactor: Any) -> None:
         try:

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from suite.cli._net import MAX_LINE, ClientError, StdinLines, connect, describe_failure, resolve
 from suite.cli.address import HostPort
+from suite.endpoints import MAX_DATAGRAM
 
 #: Largest UDP payload over IPv4 (65,535 - 8 UDP - 20 IP header bytes).
 MAX_UDP_PAYLOAD = 65507
@@ -162,7 +163,7 @@ async def _run_tcp(reactor: Any, target: HostPort, messages: list[bytes], out: B
 async def _run_udp(reactor: Any, target: HostPort, messages: list[bytes], out: BinaryIO, timeout: float) -> None:
     host = await resolve(reactor, target)
     client = UDPEchoClient(reactor, (host, target.port), timeout)
-    port = reactor.listenUDP(0, client, interface="::" if ":" in host else "0.0.0.0")
+    port = reactor.listenUDP(0, client, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_DATAGRAM)
     try:
         queue: defer.DeferredQueue[bytes | None] = defer.DeferredQueue()
         stdin = None

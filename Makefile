@@ -1,0 +1,29 @@
+# Developer shortcuts. Everything runs from a local virtualenv in .venv,
+# created on first use from the python3 on PATH (3.11 or newer).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MODE   ?= all
+ARGS   ?=
+
+.PHONY: install run test clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## make run [MODE=echo|udp-echo|all] [ARGS="--echo-listen tcp:9000"]
+run: install
+	$(BIN)/twistd --nodaemon --pidfile= netsuite --mode $(MODE) $(ARGS)
+
+## make test [PYTEST_ARGS=-x]
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis dist build twisted/plugins/dropin.cache

@@ -1,0 +1,215 @@
+"""``netsuite echo``: client logic in memory, and the command against real servers."""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from suite.cli._net import ClientError
+from suite.cli.echo import EchoClient, UDPEchoClient
+from suite.echo import EchoFactory, UDPEchoProtocol
+from suite.endpoints import stream_server_endpoint
+from tests.helpers import make_certificate, spawn
+
+# --- in memory ------------------------------------------------------------------
+
+
+def echo_client() -> tuple[EchoClient, StringTransport, io.BytesIO]:
+    out = io.BytesIO()
+    client = EchoClient(out)
+    transport = StringTransport()
+    client.makeConnection(transport)
+    return client, transport, out
+
+
+def test_client_pipelines_and_closes_when_all_came_back() -> None:
+    client, transport, out = echo_client()
+    client.send(b"one")
+    client.send(b"two")
+    client.end_input()
+    assert transport.value() == b"one\ntwo\n"
+    client.dataReceived(b"one\ntw")
+    assert out.getvalue() == b"one\n"
+    assert not transport.disconnecting
+    client.dataReceived(b"o\n")
+    assert out.getvalue() == b"one\ntwo\n"
+    assert transport.disconnecting
+    client.connectionLost(Failure(ConnectionDone()))
+    assert client.done.called
+
+
+def test_client_reports_short_echo() -> None:
+    client, transport, out = echo_client()
+    client.send(b"one")
+    client.send(b"two")
+    client.end_input()
+    client.dataReceived(b"one\n")
+    client.connectionLost(Failure(ConnectionDone()))
+    failure = []
+    client.done.addErrback(failure.append)
+    assert failure[0].check(ClientError)
+    assert "after 1 of 2 replies" in str(failure[0].value)
+
+
+def test_client_rejects_endless_reply_line() -> None:
+    client, transport, out = echo_client()
+    client.MAX_LENGTH = 10
+    client.send(b"x")
+    client.dataReceived(b"y" * 11)
+    failure = []
+    client.done.addErrback(failure.append)
+    assert "longer than 10 bytes" in str(failure[0].value)
+    assert transport.disconnecting
+
+
+def test_udp_client_times_out() -> None:
+    clock = Clock()
+    client = UDPEchoClient(clock, ("127.0.0.1", 8007), timeout=3)
+    client.transport = type("T", (), {"write": lambda self, data, addr: None})()
+    d = client.echo(b"hello?")
+    clock.advance(3)
+    with pytest.raises(defer.TimeoutError):
+        d.result.raiseException()
+    d.addErrback(lambda f: None)
+
+
+def test_udp_client_ignores_strangers() -> None:
+    client = UDPEchoClient(Clock(), ("127.0.0.1", 8007), timeout=3)
+    sent = []
+    client.transport = type("T", (), {"write": lambda self, data, addr: sent.append((data, addr))})()
+    d = client.echo(b"hi")
+    assert sent == [(b"hi", ("127.0.0.1", 8007))]
+    client.datagramReceived(b"spoof", ("127.0.0.1", 9999))
+    assert not d.called
+    client.datagramReceived(b"hi", ("127.0.0.1", 8007))
+    assert d.result == b"hi"
+
+
+def test_udp_client_refuses_oversized() -> None:
+    client = UDPEchoClient(Clock(), ("127.0.0.1", 8007), timeout=3)
+    d = client.echo(b"x" * 65508)
+    with pytest.raises(ClientError, match="larger than a datagram"):
+        d.result.raiseException()
+    d.addErrback(lambda f: None)
+
+
+# --- the command against real servers --------------------------------------------
+
+
+@pytest.fixture
+def tcp_server():
+    ports = []
+
+    def start(description: str = "tcp:0:interface=127.0.0.1") -> int:
+        d = stream_server_endpoint(reactor, description).listen(EchoFactory())
+        port = d.result
+        ports.append(port)
+        return port.getHost().port
+
+    yield start
+    for port in ports:
+        pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+
+
+@pytest.fixture
+def udp_server():
+    port = reactor.listenUDP(0, UDPEchoProtocol(), interface="127.0.0.1", maxPacketSize=65535)
+    yield port.getHost().port
+    pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_messages(tcp_server) -> None:
+    port = tcp_server()
+    run = spawn(["netsuite", "echo", f"127.0.0.1:{port}", "hello", "two words", "ünïcode"])
+    assert await run.ended == 0
+    assert run.out.decode() == "hello\ntwo words\nünïcode\n"
+    assert run.err == b""
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_stdin(tcp_server) -> None:
+    port = tcp_server()
+    lines = b"".join(b"line %d\n" % i for i in range(2000)) + b"no newline at end"
+    run = spawn(["netsuite", "echo", f"localhost:{port}"], stdin=lines)
+    assert await run.ended == 0
+    assert bytes(run.out) == lines + b"\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_ipv6(tcp_server) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    port = tcp_server(r"tcp6:0:interface=\:\:1")
+    run = spawn(["netsuite", "echo", f"[::1]:{port}", "v6"])
+    assert await run.ended == 0
+    assert run.out == b"v6\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_tls(tcp_server, tmp_path: Path) -> None:
+    key, cert = make_certificate(tmp_path)
+    port = tcp_server(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+    run = spawn(["netsuite", "echo", "--tls", "--cafile", str(cert), f"localhost:{port}", "secret"])
+    assert await run.ended == 0, run.err
+    assert run.out == b"secret\n"
+    # Without trusting the certificate, TLS fails with one clear line.
+    run = spawn(["netsuite", "echo", "--tls", f"localhost:{port}", "secret"])
+    assert await run.ended == 1
+    assert run.err.startswith(b"netsuite echo: TLS failed with localhost:")
+    assert run.err.count(b"\n") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_udp(udp_server) -> None:
+    run = spawn(["netsuite", "echo", "--udp", f"127.0.0.1:{udp_server}", "a", "b" * 60000])
+    assert await run.ended == 0, run.err
+    assert bytes(run.out) == b"a\n" + b"b" * 60000 + b"\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_udp_stdin(udp_server) -> None:
+    run = spawn(["netsuite", "echo", "--udp", f"localhost:{udp_server}"], stdin=b"x\ny\n")
+    assert await run.ended == 0, run.err
+    assert run.out == b"x\ny\n"
+
+
+def unused_port(kind: int) -> int:
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest_twisted.ensureDeferred
+async def test_command_udp_no_reply() -> None:
+    port = unused_port(socket.SOCK_DGRAM)
+    run = spawn(["netsuite", "echo", "--udp", "--timeout", "0.3", f"127.0.0.1:{port}", "anyone?"])
+    assert await run.ended == 1
+    assert run.err == f"netsuite echo: no reply from 127.0.0.1:{port} within 0.3s\n".encode()
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("127.0.0.1:{port}", "netsuite echo: cannot connect to 127.0.0.1:{port}: connection refused\n"),
+        ("no-such-host.invalid:7", "netsuite echo: cannot resolve host 'no-such-host.invalid'\n"),
+        ("127.0.0.1", "netsuite echo: expected HOST:PORT, got '127.0.0.1'\n"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_command_errors(address: str, message: str) -> None:
+    port = unused_port(socket.SOCK_STREAM)
+    run = spawn(["netsuite", "echo", address.format(port=port), "hi"])
+    assert await run.ended != 0
+    assert run.err.decode() == message.format(port=port)

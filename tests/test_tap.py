@@ -1,0 +1,115 @@
+"""The twistd plugin: discovery, options, service tree."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+from twisted.python import usage
+
+from suite import tap
+from suite.echo import EchoFactory, UDPEchoProtocol
+from suite.endpoints import ListeningService
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse(*args: str) -> tap.Options:
+    options = tap.Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_plugin_is_discoverable() -> None:
+    makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker)}
+    assert "netsuite" in makers
+    assert makers["netsuite"].module == "suite.tap"
+
+
+def test_plugin_file_is_light() -> None:
+    source = (ROOT / "twisted/plugins/netsuite_plugin.py").read_text()
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert imported == ["twisted.application.service"]
+    assert not (ROOT / "twisted/__init__.py").exists()
+    assert not (ROOT / "twisted/plugins/__init__.py").exists()
+
+
+def test_defaults_are_loopback_and_mnemonic() -> None:
+    options = parse()
+    assert options["mode"] == "all"
+    assert options["echo-listen"] == "tcp:8007:interface=127.0.0.1"
+    assert options["udp-echo-listen"] == "udp:8007:interface=127.0.0.1"
+    assert [s.name for s in options.services] == ["echo", "udp-echo"]
+
+
+def test_single_mode_with_listen() -> None:
+    options = parse("--mode", "echo", "--listen", r"tcp6:0:interface=\:\:1")
+    (service,) = options.services
+    assert service.name == "echo"
+    assert service.description == r"tcp6:0:interface=\:\:1"
+    assert isinstance(service.target, EchoFactory)
+
+
+def test_unknown_mode_lists_modes() -> None:
+    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, all"):
+        parse("--mode", "chatty")
+
+
+def test_listen_needs_single_mode() -> None:
+    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen"):
+        parse("--listen", "tcp:1")
+
+
+def test_per_service_listen_in_all_mode() -> None:
+    options = parse("--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1")
+    assert [s.description for s in options.services] == ["tcp:0", "udp:0:interface=::1"]
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--mode", "udp-echo", "--listen", "tcp:0"], "give it a udp:PORT"),
+        (["--mode", "echo", "--listen", "udp:0"], "stream service"),
+        (["--mode", "echo", "--listen", "tcp:banana"], "bad endpoint description"),
+        (["--udp-echo-listen", "udp:0:interface=localhost"], "interface must be"),
+        (["--echo-max-connections", "-1"], "zero or more"),
+        (["--echo-idle-timeout", "soon"], "expected a float"),
+        (["--udp-burst", "0"], "at least 1"),
+        (["--udp-deny-port", "70000"], "port number"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
+    with pytest.raises(usage.UsageError, match=complaint):
+        parse(*args)
+
+
+def test_limit_flags_reach_the_services() -> None:
+    options = parse(
+        "--echo-max-connections", "5", "--echo-idle-timeout", "0",
+        "--udp-rate", "7", "--udp-burst", "3", "--udp-global-rate", "0",
+        "--udp-deny-port", "9000,9001", "--udp-deny-port", "9002",
+    )
+    echo, udp = (s.target for s in options.services)
+    assert isinstance(echo, EchoFactory) and isinstance(udp, UDPEchoProtocol)
+    assert echo.connections.max_total == 5
+    assert echo.idle_timeout is None
+    assert (udp.per_source.rate, udp.per_source.burst) == (7, 3)
+    assert udp.global_bucket.rate is None
+    assert udp.deny_ports == {9000, 9001, 9002}
+
+
+def test_zero_disables_connection_cap() -> None:
+    (echo,) = (s.target for s in parse("--mode", "echo", "--echo-max-connections", "0").services)
+    assert echo.connections.max_total is None
+
+
+def test_make_service_tree() -> None:
+    top = tap.makeService(parse())
+    names = [s.name for s in top]
+    assert names == ["echo", "udp-echo"]
+    assert all(isinstance(s, ListeningService) for s in top)
