@@ -15,3 +15,22 @@ def caplog_events() -> Iterator[list[dict]]:
         yield events
     finally:
         globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """Fail a test that leaves timers, listening ports or connections behind."""
+    from twisted.internet import reactor
+
+    before = set(reactor.getReaders()) | set(reactor.getWriters())
+    yield
+    pending = [c for c in reactor.getDelayedCalls() if c.active()]
+    left = {
+        s
+        for s in (set(reactor.getReaders()) | set(reactor.getWriters())) - before
+        if type(s).__name__ != "_SIGCHLDWaker"  # installed once, by the first spawnProcess
+    }
+    for call in pending:
+        call.cancel()
+    assert not pending, f"test left pending calls: {pending}"
+    assert not left, f"test left open ports or connections: {left}"

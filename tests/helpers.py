@@ -14,6 +14,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone, ProcessDone
 from twisted.python.failure import Failure
 
+from suite.echo import EchoFactory, EchoProtocol
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -47,6 +49,40 @@ class Collector(protocol.Protocol):
             d.errback(reason)
         self._waiters = []
         self.lost.callback(reason.value)
+
+
+class TrackedEcho(EchoProtocol):
+    """An echo connection the test can wait on: ``closed`` fires when it ends."""
+
+    factory: TrackedEchoFactory
+
+    def connectionMade(self) -> None:
+        self.closed: defer.Deferred[None] = defer.Deferred()
+        self.factory.open.add(self)
+        super().connectionMade()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+        super().connectionLost(reason)
+        self.factory.open.discard(self)
+        self.factory.closed.put(self)
+        self.closed.callback(None)
+
+
+class TrackedEchoFactory(EchoFactory):
+    """An EchoFactory that knows its open connections (for tests)."""
+
+    protocol = TrackedEcho
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.open: set[TrackedEcho] = set()
+        self.closed: defer.DeferredQueue[TrackedEcho] = defer.DeferredQueue()
+
+    async def stop(self, port: Any) -> None:
+        """Stop listening, then wait (briefly) for the server side of every connection to end."""
+        await defer.maybeDeferred(port.stopListening)
+        for proto in list(self.open):
+            await proto.closed.addTimeout(5, reactor)
 
 
 async def connect_collector(port: int, host: str = "127.0.0.1") -> Collector:

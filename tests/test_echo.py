@@ -20,7 +20,7 @@ from zope.interface import implementer
 
 from suite.echo import EchoFactory, EchoProtocol, UDPEchoProtocol
 from suite.endpoints import UDPServerEndpoint
-from tests.helpers import Collector, connect_collector
+from tests.helpers import Collector, TrackedEcho, TrackedEchoFactory, connect_collector
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 
@@ -211,15 +211,15 @@ def echo_port():
     """A real TCP echo server on 127.0.0.1, port 0; yields (factory, port number)."""
     ports = []
 
-    def start(**kwargs: object) -> tuple[EchoFactory, int]:
-        factory = EchoFactory(**kwargs)  # type: ignore[arg-type]
+    def start(**kwargs: object) -> tuple[TrackedEchoFactory, int]:
+        factory = TrackedEchoFactory(**kwargs)
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        ports.append(port)
+        ports.append((factory, port))
         return factory, port.getHost().port
 
     yield start
-    for port in ports:
-        pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+    for factory, port in ports:
+        pytest_twisted.blockon(defer.ensureDeferred(factory.stop(port)))
 
 
 @pytest_twisted.ensureDeferred
@@ -237,7 +237,7 @@ async def test_loopback_echo_large_and_ordered(echo_port) -> None:
 async def test_loopback_ipv6(echo_port) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
-    factory = EchoFactory()
+    factory = TrackedEchoFactory()
     port = reactor.listenTCP(0, factory, interface="::1")
     try:
         from twisted.internet.endpoints import TCP6ClientEndpoint
@@ -249,7 +249,7 @@ async def test_loopback_ipv6(echo_port) -> None:
         client.transport.loseConnection()
         await client.lost
     finally:
-        await port.stopListening()
+        await factory.stop(port)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -309,7 +309,7 @@ class NeverReadingPusher(Collector):
         self.paused = True
 
 
-class MeasuredEcho(EchoProtocol):
+class MeasuredEcho(TrackedEcho):
     """Records the most output it ever held for a slow reader, and when it paused."""
 
     def dataReceived(self, data: bytes) -> None:
@@ -341,17 +341,9 @@ async def test_loopback_backpressure_bounds_server_memory(echo_port) -> None:
     await client.lost
 
 
-class NotifyingEcho(EchoProtocol):
-    def connectionLost(self, reason: Failure) -> None:
-        super().connectionLost(reason)
-        self.factory.closed.put(self)
-
-
 @pytest_twisted.ensureDeferred
 async def test_loopback_connection_cap(echo_port) -> None:
     factory, port = echo_port(max_connections=2)
-    factory.protocol = NotifyingEcho
-    factory.closed = defer.DeferredQueue()
     first, second = await connect_collector(port), await connect_collector(port)
     for c in (first, second):
         c.transport.write(b"ping")

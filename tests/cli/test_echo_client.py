@@ -16,9 +16,9 @@ from twisted.python.failure import Failure
 
 from suite.cli._net import ClientError
 from suite.cli.echo import EchoClient, UDPEchoClient
-from suite.echo import EchoFactory, UDPEchoProtocol
+from suite.echo import UDPEchoProtocol
 from suite.endpoints import stream_server_endpoint
-from tests.helpers import make_certificate, spawn
+from tests.helpers import TrackedEchoFactory, make_certificate, spawn
 
 # --- in memory ------------------------------------------------------------------
 
@@ -110,14 +110,14 @@ def tcp_server():
     ports = []
 
     def start(description: str = "tcp:0:interface=127.0.0.1") -> int:
-        d = stream_server_endpoint(reactor, description).listen(EchoFactory())
-        port = d.result
-        ports.append(port)
+        factory = TrackedEchoFactory()
+        port = stream_server_endpoint(reactor, description).listen(factory).result
+        ports.append((factory, port))
         return port.getHost().port
 
     yield start
-    for port in ports:
-        pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+    for factory, port in ports:
+        pytest_twisted.blockon(defer.ensureDeferred(factory.stop(port)))
 
 
 @pytest.fixture
