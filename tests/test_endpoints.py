@@ -208,3 +208,26 @@ async def test_udp_service_on_ipv6(caplog_events: list) -> None:
         assert any(e.get("address") == f"udp6 [::1]:{address.port}" for e in caplog_events)
     finally:
         await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unix_socket_service(tmp_path, caplog_events: list) -> None:
+    from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+
+    from tests.helpers import Collector, TrackedEchoFactory
+
+    path = tmp_path / "echo.sock"
+    factory = TrackedEchoFactory(max_connections=1)
+    service = ListeningService("echo", f"unix:{path}", factory, reactor)
+    service.startService()
+    try:
+        assert any(e.get("address") == f"unix {path}" for e in caplog_events)
+        client = Collector()
+        await connectProtocol(UNIXClientEndpoint(reactor, str(path)), client)
+        client.transport.write(b"over a unix socket")
+        assert await client.wait_for(18) == b"over a unix socket"
+        client.transport.loseConnection()
+        await client.lost
+    finally:
+        await factory.stop(service.port)
+        await service.stopService()
