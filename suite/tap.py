@@ -8,6 +8,7 @@ runs every mode in one process.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python import usage
 
+from suite.chat import ChatFactory, ChatServer
 from suite.echo import EchoFactory, UDPEchoProtocol
 from suite.endpoints import CannotListen, EndpointError, ListeningService
 
@@ -54,11 +56,27 @@ def _build_udp_echo(options: Options, reactor: Any) -> UDPEchoProtocol:
     )
 
 
+def _build_chat(options: Options, reactor: Any) -> ChatFactory:
+    return ChatFactory(
+        history=options["history"],
+        max_line=options["chat-max-line"],
+        flood_rate=options["chat-flood-rate"] or None,
+        flood_burst=options["chat-flood-burst"],
+        max_pending=options["chat-max-pending"] or None,
+        max_connections=options["chat-max-connections"] or None,
+        max_per_ip=options["chat-max-per-ip"] or None,
+        per_ip_exempt=options["chat-per-ip-exempt"],
+        idle_timeout=options["chat-idle-timeout"] or None,
+        reactor=reactor,
+    )
+
+
 MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in [
         Mode("echo", "tcp:8007:interface=127.0.0.1", _build_echo, "TCP echo (RFC 862)"),
         Mode("udp-echo", "udp:8007:interface=127.0.0.1", _build_udp_echo, "UDP echo"),
+        Mode("chat", "tcp:8023:interface=127.0.0.1", _build_chat, "line-based chat"),
     ]
 }
 
@@ -116,19 +134,46 @@ class Options(usage.Options):
          "Datagrams a source host may send at once above --udp-rate.", _non_negative(int)],
         ["udp-global-rate", None, UDPEchoProtocol.DEFAULT_GLOBAL_RATE,
          "Datagrams/s answered in total; 0 = unlimited.", _non_negative(float)],
+        ["history", None, ChatServer.DEFAULT_HISTORY,
+         "Chat messages each room replays to newcomers; 0 = none.", _non_negative(int)],
+        ["chat-max-line", None, ChatFactory.DEFAULT_MAX_LINE,
+         "Longest chat line in bytes; longer lines are rejected.", _non_negative(int)],
+        ["chat-flood-rate", None, ChatFactory.DEFAULT_FLOOD_RATE,
+         "Chat lines/s per connection; 0 = no flood control.", _non_negative(float)],
+        ["chat-flood-burst", None, ChatFactory.DEFAULT_FLOOD_BURST,
+         "Chat lines a connection may send at once above --chat-flood-rate.", _non_negative(int)],
+        ["chat-max-pending", None, ChatFactory.DEFAULT_MAX_PENDING,
+         "Bytes of chat output a client may leave unread; 0 = no cap.", _non_negative(int)],
+        ["chat-max-connections", None, ChatFactory.DEFAULT_MAX_CONNECTIONS,
+         "Concurrent chat connections; 0 = no cap.", _non_negative(int)],
+        ["chat-max-per-ip", None, ChatFactory.DEFAULT_MAX_PER_IP,
+         "Concurrent chat connections per client IP; 0 = no cap.", _non_negative(int)],
+        ["chat-idle-timeout", None, 0.0,
+         "Seconds without input before a chat client is disconnected; 0 = never.", _non_negative(float)],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["udp-deny-port"] = []
+        self["chat-per-ip-exempt"] = []
 
     def opt_udp_deny_port(self, value: str) -> None:
         """Never answer this source port (repeatable, comma-separated; own port and <1024 always denied)."""
         self["udp-deny-port"].extend(_port(p.strip()) for p in value.split(",") if p.strip())
 
+    def opt_chat_per_ip_exempt(self, value: str) -> None:
+        """IP address the per-IP chat cap does not apply to (repeatable, comma-separated)."""
+        for host in (h.strip() for h in value.split(",")):
+            if host:
+                try:
+                    self["chat-per-ip-exempt"].append(str(ipaddress.ip_address(host)))
+                except ValueError:
+                    raise usage.UsageError(f"--chat-per-ip-exempt: {host!r} is not an IP address") from None
+
     def postOptions(self) -> None:
-        if self["udp-burst"] < 1:
-            raise usage.UsageError("--udp-burst must be at least 1")
+        for flag in ("udp-burst", "chat-flood-burst", "chat-max-line"):
+            if self[flag] < 1:
+                raise usage.UsageError(f"--{flag} must be at least 1")
         if self["listen"] is not None:
             if self["mode"] == "all":
                 raise usage.UsageError(

@@ -9,6 +9,7 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 
 from suite import tap
+from suite.chat import ChatFactory
 from suite.echo import EchoFactory, UDPEchoProtocol
 from suite.endpoints import ListeningService
 
@@ -44,7 +45,8 @@ def test_defaults_are_loopback_and_mnemonic() -> None:
     assert options["mode"] == "all"
     assert options["echo-listen"] == "tcp:8007:interface=127.0.0.1"
     assert options["udp-echo-listen"] == "udp:8007:interface=127.0.0.1"
-    assert [s.name for s in options.services] == ["echo", "udp-echo"]
+    assert options["chat-listen"] == "tcp:8023:interface=127.0.0.1"
+    assert [s.name for s in options.services] == ["echo", "udp-echo", "chat"]
 
 
 def test_single_mode_with_listen() -> None:
@@ -56,18 +58,18 @@ def test_single_mode_with_listen() -> None:
 
 
 def test_unknown_mode_lists_modes() -> None:
-    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, all"):
+    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, all"):
         parse("--mode", "chatty")
 
 
 def test_listen_needs_single_mode() -> None:
-    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen"):
+    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen, --chat-listen"):
         parse("--listen", "tcp:1")
 
 
 def test_per_service_listen_in_all_mode() -> None:
-    options = parse("--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1")
-    assert [s.description for s in options.services] == ["tcp:0", "udp:0:interface=::1"]
+    options = parse("--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1", "--chat-listen", "unix:/tmp/c")
+    assert [s.description for s in options.services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c"]
 
 
 @pytest.mark.parametrize(
@@ -81,6 +83,10 @@ def test_per_service_listen_in_all_mode() -> None:
         (["--echo-idle-timeout", "soon"], "expected a float"),
         (["--udp-burst", "0"], "at least 1"),
         (["--udp-deny-port", "70000"], "port number"),
+        (["--chat-flood-burst", "0"], "at least 1"),
+        (["--chat-max-line", "0"], "at least 1"),
+        (["--chat-per-ip-exempt", "localhost"], "not an IP address"),
+        (["--history", "-3"], "zero or more"),
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
@@ -94,13 +100,36 @@ def test_limit_flags_reach_the_services() -> None:
         "--udp-rate", "7", "--udp-burst", "3", "--udp-global-rate", "0",
         "--udp-deny-port", "9000,9001", "--udp-deny-port", "9002",
     )
-    echo, udp = (s.target for s in options.services)
+    echo, udp, chat = (s.target for s in options.services)
     assert isinstance(echo, EchoFactory) and isinstance(udp, UDPEchoProtocol)
     assert echo.connections.max_total == 5
     assert echo.idle_timeout is None
     assert (udp.per_source.rate, udp.per_source.burst) == (7, 3)
     assert udp.global_bucket.rate is None
     assert udp.deny_ports == {9000, 9001, 9002}
+
+
+def test_chat_flags_reach_the_factory() -> None:
+    options = parse(
+        "--mode", "chat", "--history", "5", "--chat-max-line", "100",
+        "--chat-flood-rate", "0", "--chat-flood-burst", "7", "--chat-max-pending", "0",
+        "--chat-max-connections", "9", "--chat-max-per-ip", "3",
+        "--chat-per-ip-exempt", "127.0.0.1,::1", "--chat-idle-timeout", "60",
+    )
+    (chat,) = (s.target for s in options.services)
+    assert isinstance(chat, ChatFactory)
+    assert chat.server.history == 5
+    assert (chat.max_line, chat.flood_rate, chat.flood_burst, chat.max_pending) == (100, None, 7, None)
+    assert (chat.connections.max_total, chat.connections.max_per_host) == (9, 3)
+    assert chat.per_ip_exempt == {"127.0.0.1", "::1"}
+    assert chat.idle_timeout == 60
+
+
+def test_chat_defaults() -> None:
+    (chat,) = (s.target for s in parse("--mode", "chat").services)
+    assert chat.server.history == 20
+    assert (chat.max_line, chat.max_pending, chat.idle_timeout) == (2048, 1 << 20, None)
+    assert chat.flood_rate == 10 and chat.flood_burst == 50
 
 
 def test_zero_disables_connection_cap() -> None:
@@ -111,5 +140,5 @@ def test_zero_disables_connection_cap() -> None:
 def test_make_service_tree() -> None:
     top = tap.makeService(parse())
     names = [s.name for s in top]
-    assert names == ["echo", "udp-echo"]
+    assert names == ["echo", "udp-echo", "chat"]
     assert all(isinstance(s, ListeningService) for s in top)
