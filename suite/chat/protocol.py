@@ -203,8 +203,10 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
             return
         self._outbox.append(data)
         self._outbox_size += len(data)
+        # Only output held back for a client that is not reading counts; a
+        # reading client's queue is written at the end of the current batch.
         limit = self.factory.max_pending
-        if limit is not None and self._outbox_size > limit:
+        if self._paused and limit is not None and self._outbox_size > limit:
             self.log.info("disconnecting {nick}: send queue exceeded", nick=self.nick)
             self._outbox.clear()
             self._outbox_size = 0
