@@ -14,7 +14,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone, ProcessDone
 from twisted.python.failure import Failure
 
-from suite.echo import EchoFactory, EchoProtocol
+from suite.echo import EchoFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,38 +51,42 @@ class Collector(protocol.Protocol):
         self.lost.callback(reason.value)
 
 
-class TrackedEcho(EchoProtocol):
-    """An echo connection the test can wait on: ``closed`` fires when it ends."""
+def track(factory: Any) -> Any:
+    """
+    Make ``factory`` remember its open server-side connections, so a test can
+    wait for them to end (see :func:`stop_tracked`).  ``factory.closed`` is a
+    queue of connections as they end.
+    """
+    base = factory.protocol
 
-    factory: TrackedEchoFactory
+    class Tracked(base):  # type: ignore[misc, valid-type]
+        def connectionMade(self) -> None:
+            self.closed: defer.Deferred[None] = defer.Deferred()
+            factory.open.add(self)
+            super().connectionMade()
 
-    def connectionMade(self) -> None:
-        self.closed: defer.Deferred[None] = defer.Deferred()
-        self.factory.open.add(self)
-        super().connectionMade()
+        def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+            super().connectionLost(reason)
+            factory.open.discard(self)
+            factory.closed.put(self)
+            self.closed.callback(None)
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
-        super().connectionLost(reason)
-        self.factory.open.discard(self)
-        self.factory.closed.put(self)
-        self.closed.callback(None)
+    factory.protocol = Tracked
+    factory.open = set()
+    factory.closed = defer.DeferredQueue()
+    return factory
 
 
-class TrackedEchoFactory(EchoFactory):
-    """An EchoFactory that knows its open connections (for tests)."""
+async def stop_tracked(factory: Any, port: Any) -> None:
+    """Stop listening, then wait (briefly) for the server side of every connection to end."""
+    await defer.maybeDeferred(port.stopListening)
+    for proto in list(factory.open):
+        await proto.closed.addTimeout(10, reactor)
 
-    protocol = TrackedEcho
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.open: set[TrackedEcho] = set()
-        self.closed: defer.DeferredQueue[TrackedEcho] = defer.DeferredQueue()
-
-    async def stop(self, port: Any) -> None:
-        """Stop listening, then wait (briefly) for the server side of every connection to end."""
-        await defer.maybeDeferred(port.stopListening)
-        for proto in list(self.open):
-            await proto.closed.addTimeout(5, reactor)
+def tracked_echo(**kwargs: Any) -> EchoFactory:
+    """An :class:`EchoFactory` made with ``kwargs``, tracked (see :func:`track`)."""
+    return track(EchoFactory(**kwargs))
 
 
 async def connect_collector(port: int, host: str = "127.0.0.1") -> Collector:

@@ -20,7 +20,7 @@ from zope.interface import implementer
 
 from suite.echo import EchoFactory, EchoProtocol, UDPEchoProtocol
 from suite.endpoints import UDPServerEndpoint
-from tests.helpers import Collector, TrackedEcho, TrackedEchoFactory, connect_collector
+from tests.helpers import Collector, connect_collector, stop_tracked, track, tracked_echo
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 
@@ -211,15 +211,17 @@ def echo_port():
     """A real TCP echo server on 127.0.0.1, port 0; yields (factory, port number)."""
     ports = []
 
-    def start(**kwargs: object) -> tuple[TrackedEchoFactory, int]:
-        factory = TrackedEchoFactory(**kwargs)
+    def start(protocol: type[EchoProtocol] = EchoProtocol, **kwargs: object) -> tuple[EchoFactory, int]:
+        factory = EchoFactory(**kwargs)  # type: ignore[arg-type]
+        factory.protocol = protocol
+        track(factory)
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         ports.append((factory, port))
         return factory, port.getHost().port
 
     yield start
     for factory, port in ports:
-        pytest_twisted.blockon(defer.ensureDeferred(factory.stop(port)))
+        pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
 
 
 @pytest_twisted.ensureDeferred
@@ -237,7 +239,7 @@ async def test_loopback_echo_large_and_ordered(echo_port) -> None:
 async def test_loopback_ipv6(echo_port) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
-    factory = TrackedEchoFactory()
+    factory = tracked_echo()
     port = reactor.listenTCP(0, factory, interface="::1")
     try:
         from twisted.internet.endpoints import TCP6ClientEndpoint
@@ -249,7 +251,7 @@ async def test_loopback_ipv6(echo_port) -> None:
         client.transport.loseConnection()
         await client.lost
     finally:
-        await factory.stop(port)
+        await stop_tracked(factory, port)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -309,7 +311,7 @@ class NeverReadingPusher(Collector):
         self.paused = True
 
 
-class MeasuredEcho(TrackedEcho):
+class MeasuredEcho(EchoProtocol):
     """Records the most output it ever held for a slow reader, and when it paused."""
 
     def dataReceived(self, data: bytes) -> None:
@@ -324,8 +326,7 @@ class MeasuredEcho(TrackedEcho):
 
 @pytest_twisted.ensureDeferred
 async def test_loopback_backpressure_bounds_server_memory(echo_port) -> None:
-    factory, port = echo_port()
-    factory.protocol = MeasuredEcho
+    factory, port = echo_port(MeasuredEcho)
     factory.max_buffered = 0
     factory.paused = defer.Deferred()
     total = 32 * 1024 * 1024
@@ -377,8 +378,7 @@ async def test_loopback_idle_timeout(echo_port) -> None:
 @pytest_twisted.ensureDeferred
 async def test_loopback_idle_timeout_aborts_with_pending_output(echo_port) -> None:
     """A client that sends and never reads is cut off, although output is pending."""
-    factory, port = echo_port(idle_timeout=0.5)
-    factory.protocol = MeasuredEcho
+    factory, port = echo_port(MeasuredEcho, idle_timeout=0.5)
     factory.max_buffered = 0
     factory.paused = defer.Deferred()
     client = NeverReadingPusher(1 << 40)  # would never finish by itself

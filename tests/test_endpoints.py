@@ -214,10 +214,10 @@ async def test_udp_service_on_ipv6(caplog_events: list) -> None:
 async def test_unix_socket_service(tmp_path, caplog_events: list) -> None:
     from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 
-    from tests.helpers import Collector, TrackedEchoFactory
+    from tests.helpers import Collector, stop_tracked, tracked_echo
 
     path = tmp_path / "echo.sock"
-    factory = TrackedEchoFactory(max_connections=1)
+    factory = tracked_echo(max_connections=1)
     service = ListeningService("echo", f"unix:{path}", factory, reactor)
     service.startService()
     try:
@@ -229,5 +229,5 @@ async def test_unix_socket_service(tmp_path, caplog_events: list) -> None:
         client.transport.loseConnection()
         await client.lost
     finally:
-        await factory.stop(service.port)
+        await stop_tracked(factory, service.port)
         await service.stopService()

@@ -18,7 +18,7 @@ from suite.cli._net import ClientError
 from suite.cli.echo import EchoClient, UDPEchoClient
 from suite.echo import UDPEchoProtocol
 from suite.endpoints import stream_server_endpoint
-from tests.helpers import TrackedEchoFactory, make_certificate, spawn
+from tests.helpers import make_certificate, spawn, stop_tracked, tracked_echo
 
 # --- in memory ------------------------------------------------------------------
 
@@ -110,14 +110,14 @@ def tcp_server():
     ports = []
 
     def start(description: str = "tcp:0:interface=127.0.0.1") -> int:
-        factory = TrackedEchoFactory()
+        factory = tracked_echo()
         port = stream_server_endpoint(reactor, description).listen(factory).result
         ports.append((factory, port))
         return port.getHost().port
 
     yield start
     for factory, port in ports:
-        pytest_twisted.blockon(defer.ensureDeferred(factory.stop(port)))
+        pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
 
 
 @pytest.fixture
