@@ -2,38 +2,53 @@
 The ``netsuite`` console command: clients for the netsuite services.
 
 Every subcommand runs on the reactor (``task.react``); failures print one
-``netsuite: ...`` line on stderr and exit non-zero.
+``netsuite COMMAND: ...`` line on stderr and exit with status 1 (2 for
+usage errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from suite.cli import echo
+from suite.cli import chat, echo, udpchat
 from suite.cli._net import ClientError
-from suite.cli.address import AddressError, parse_host_port
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_Run = Callable[[Any, argparse.Namespace], Awaitable[None]]
+
+#: name -> (module with add_arguments and run, help, description)
+_COMMANDS: dict[str, tuple[Any, str, str]] = {
+    "echo": (
+        echo,
+        "send lines to a TCP or UDP echo server and print the replies",
+        "Send each MESSAGE (or each stdin line) and print each echoed reply.",
+    ),
+    "chat": (
+        chat,
+        "talk on a netsuite chat server",
+        "Full-duplex chat client: lines you type are sent, server lines are printed as they come. "
+        "With stdin from a pipe, sends its lines and leaves at end of input.",
+    ),
+    "udp-chat": (
+        udpchat,
+        "chat with a peer over UDP, one datagram per line",
+        "Every line typed is sent to --peer as one datagram; every datagram received is printed "
+        "with its sender's address.",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``netsuite`` command."""
     parser = argparse.ArgumentParser(prog="netsuite", description="Clients for the netsuite services.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    echo.add_arguments(
-        commands.add_parser(
-            "echo",
-            help="send lines to a TCP or UDP echo server and print the replies",
-            description="Send each MESSAGE (or each stdin line) and print each echoed reply.",
-        )
-    )
+    for name, (module, help_text, description) in _COMMANDS.items():
+        module.add_arguments(commands.add_parser(name, help=help_text, description=description))
     return parser
-
-
-_COMMANDS = {"echo": echo.run}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -41,15 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet import defer, task
 
     args = build_parser().parse_args(argv)
-    try:
-        target = parse_host_port(args.address)
-    except AddressError as e:
-        print(f"netsuite {args.command}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run: _Run = _COMMANDS[args.command][0].run
 
     async def _main(reactor: Any) -> None:
         try:
-            await _COMMANDS[args.command](reactor, args, target)
+            await run(reactor, args)
         except ClientError as e:
             print(f"netsuite {args.command}: {e}", file=sys.stderr)
             raise SystemExit(1) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["AddressError", "HostPort", "parse_host_port"]
+__all__ = ["AddressError", "HostPort", "host_port_argument", "parse_host_port"]
 
 
 class AddressError(ValueError):
@@ -83,3 +83,13 @@ def _valid_host(host: str) -> bool:
         0 < len(label) <= 63 and not label.startswith(b"-") and all(chr(c).isalnum() or c in b"-_" for c in label)
         for label in labels
     )
+
+
+def host_port_argument(text: str) -> HostPort:
+    """An argparse ``type=`` for ``HOST:PORT`` arguments: errors become usage errors."""
+    import argparse
+
+    try:
+        return parse_host_port(text)
+    except AddressError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

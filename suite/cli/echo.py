@@ -20,7 +20,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from suite.cli._net import MAX_LINE, ClientError, StdinLines, connect, describe_failure, resolve
-from suite.cli.address import HostPort
+from suite.cli.address import HostPort, host_port_argument
 from suite.endpoints import MAX_DATAGRAM
 
 #: Largest UDP payload over IPv4 (65,535 - 8 UDP - 20 IP header bytes).
@@ -28,7 +28,9 @@ MAX_UDP_PAYLOAD = 65507
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", metavar="HOST:PORT", help="echo server (HOST: name, IPv4 or [IPv6])")
+    parser.add_argument(
+        "address", metavar="HOST:PORT", type=host_port_argument, help="echo server (HOST: name, IPv4 or [IPv6])"
+    )
     parser.add_argument("messages", metavar="MESSAGE", nargs="*", help="lines to send (default: read stdin)")
     parser.add_argument("--udp", action="store_true", help="talk UDP instead of TCP")
     parser.add_argument("--tls", action="store_true", help="connect with TLS (TCP only)")
@@ -122,8 +124,9 @@ class UDPEchoClient(DatagramProtocol):
             d.callback(data)
 
 
-async def run(reactor: Any, args: argparse.Namespace, target: HostPort) -> None:
+async def run(reactor: Any, args: argparse.Namespace) -> None:
     """Run ``netsuite echo`` with parsed ``args``."""
+    target: HostPort = args.address
     messages = [os.fsencode(m) for m in args.messages]
     out = sys.stdout.buffer
     if args.udp:
