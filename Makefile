@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## make run [MODE=echo|udp-echo|all] [ARGS="--echo-listen tcp:9000"]
+## make run [MODE=echo|udp-echo|chat|all] [ARGS="--echo-listen tcp:9000"]
 run: install
 	$(BIN)/twistd --nodaemon --pidfile= netsuite --mode $(MODE) $(ARGS)
 

@@ -1,9 +1,11 @@
 """
 netsuite: event-driven network services and clients built on Twisted.
 
-The public API of the services is re-exported here; see docs/embedding.md.
+The public API of the services is re-exported here (pinned by
+tests/test_exports.py); everything else may change.
 """
 
+from suite.chat import ChatFactory, ChatProtocol, ChatRoom, ChatServer, parse_server_line
 from suite.echo import EchoFactory, EchoProtocol, UDPEchoProtocol, UDPEchoStats
 from suite.endpoints import (
     CannotListen,
@@ -11,12 +13,17 @@ from suite.endpoints import (
     ListeningService,
     UDPServerEndpoint,
     parse_udp_description,
+    stream_server_endpoint,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CannotListen",
+    "ChatFactory",
+    "ChatProtocol",
+    "ChatRoom",
+    "ChatServer",
     "EchoFactory",
     "EchoProtocol",
     "EndpointError",
@@ -24,5 +31,7 @@ __all__ = [
     "UDPEchoProtocol",
     "UDPEchoStats",
     "UDPServerEndpoint",
+    "parse_server_line",
     "parse_udp_description",
+    "stream_server_endpoint",
 ]
