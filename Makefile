@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 MODE   ?= all
 ARGS   ?=
 
-.PHONY: install run test clean
+.PHONY: install run test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis dist build twisted/plugins/dropin.cache
+
+## make bench [BENCH_ARGS="--quick chat"]: side-by-side benchmarks, see benchmarks/README.md
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -139,22 +139,29 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
             self._buffer = rest
         elif not self._discarding:
             self._buffer += rest
-        with self.factory.server.batch():
-            for line in lines:
-                if self._closing:
-                    return
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if len(line) > self.MAX_LENGTH:
-                    self.lineLengthExceeded(line)
-                else:
-                    self.lineReceived(line)
-            if len(self._buffer) > self.MAX_LENGTH + 1:  # +1: room for a CR
-                # No newline yet and already too long: reject it now, and
-                # drop the rest of it as it arrives, so memory stays bounded.
-                self._buffer = b""
-                self._discarding = True
-                self.lineLengthExceeded(b"")
+        if len(lines) > 1:
+            # Several lines in one read: one write per recipient for all of them.
+            with self.factory.server.batch():
+                self._lines_received(lines)
+        else:
+            self._lines_received(lines)
+
+    def _lines_received(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if self._closing:
+                return
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > self.MAX_LENGTH:
+                self.lineLengthExceeded(line)
+            else:
+                self.lineReceived(line)
+        if len(self._buffer) > self.MAX_LENGTH + 1:  # +1: room for a CR
+            # No newline yet and already too long: reject it now, and drop
+            # the rest of it as it arrives, so memory stays bounded.
+            self._buffer = b""
+            self._discarding = True
+            self.lineLengthExceeded(b"")
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.factory.server.error(
@@ -214,6 +221,14 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
                 wire.error_line(ErrorCode.SEND_QUEUE_EXCEEDED, f"send queue exceeded ({limit} bytes unread); disconnected"),
                 "send queue exceeded",
             )
+
+    def deliver(self, data: bytes) -> None:
+        """Write ``data`` now, or queue it while the client is not reading."""
+        if self._paused or self._outbox:
+            self.enqueue(data)
+            self.flush()
+        elif not self._closing:
+            self.transport.write(data)
 
     def flush(self, force: bool = False) -> None:
         """Write the queue, in one write, unless the client is not reading."""

@@ -25,6 +25,9 @@ class ChatUser(TypingProtocol):
     nick: str
     room: ChatRoom | None
 
+    def deliver(self, data: bytes) -> None:
+        """Write ``data`` to this user now (or as soon as they read)."""
+
     def enqueue(self, data: bytes) -> None:
         """Queue ``data`` for this user, without writing it yet."""
 
@@ -89,10 +92,10 @@ class ChatServer:
 
     def send(self, user: ChatUser, data: bytes) -> None:
         """Deliver one encoded line to one user."""
-        user.enqueue(data)
         if self._batch is None:
-            user.flush()
+            user.deliver(data)
         else:
+            user.enqueue(data)
             self._batch.add(user)
 
     def broadcast(self, room: ChatRoom, data: bytes) -> None:
@@ -102,8 +105,7 @@ class ChatServer:
         batch = self._batch
         if batch is None:
             for member in members:
-                member.enqueue(data)
-                member.flush()
+                member.deliver(data)
         else:
             for member in members:
                 member.enqueue(data)

@@ -5,6 +5,6 @@ from twisted.application.service import ServiceMaker
 netsuite = ServiceMaker(
     "netsuite",
     "suite.tap",
-    "Event-driven network services: TCP/UDP echo (and more to come).",
+    "Event-driven network services: TCP and UDP echo, chat.",
     "netsuite",
 )

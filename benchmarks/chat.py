@@ -1,0 +1,65 @@
+"""
+Chat fan-out: netsuite's chat next to the Twisted documentation's chat
+server, measured in the same run.
+
+Throughput: 100 clients in one room, 10 of them sending as fast as TCP
+allows; reported as lines delivered per second to the 90 listeners.
+Latency: the same clients, 200 lines/s in total; p99 delivery latency.
+"""
+
+from __future__ import annotations
+
+from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, run_load, table
+
+NETSUITE_FLAGS = [
+    # Benchmarks measure raw fan-out: flood control and caps off.
+    "--chat-flood-rate", "0", "--chat-max-pending", "0", "--chat-max-per-ip", "0",
+    "--chat-max-connections", "0", "--history", "0",
+]
+
+
+def servers() -> list[Server]:
+    return [
+        Server(
+            "twisted-docs-chat",
+            [PYTHON, str(HERE / "servers" / "twisted_chat.py"), "0"],
+            r"listening on (\d+)",
+        ),
+        Server(
+            "netsuite chat",
+            [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "chat",
+             "--listen", "tcp:0:interface=127.0.0.1", *NETSUITE_FLAGS],
+            r"chat listening on tcp 127\.0\.0\.1:(\d+)",
+        ),
+    ]
+
+
+def run(quick: bool = False, clients: int = 100, senders: int = 10) -> str:
+    repetitions = 1 if quick else 5
+    duration = 1.0 if quick else 4.0
+    warmup = 0.5 if quick else 1.0
+    throughput = {s.name: Series(s.name) for s in servers()}
+    latency = {s.name: Series(s.name) for s in servers()}
+    def load(port: int, *extra: str) -> dict:
+        argv = [PYTHON, "-m", "benchmarks.chatload", "--port", str(port),
+                "--clients", str(clients), "--senders", str(senders),
+                "--duration", str(duration), "--warmup", str(warmup), *extra]
+        return run_load(argv, timeout=60 + duration * 4)
+
+    for _ in range(repetitions):
+        for server in servers():
+            # A fresh server for each measurement: no state carried over.
+            try:
+                throughput[server.name].values.append(load(server.start())["lines_per_s"])
+            finally:
+                server.stop()
+            try:
+                latency[server.name].values.append(load(server.start(), "--rate", "200")["p99_ms"])
+            finally:
+                server.stop()
+    return "\n\n".join([
+        table(f"Chat fan-out: {clients} clients, {senders} senders, as fast as possible",
+              "lines delivered/s", list(throughput.values()), "twisted-docs-chat"),
+        table(f"Chat delivery latency: {clients} clients, {senders} senders, 200 lines/s",
+              "p99 ms", list(latency.values()), "twisted-docs-chat", higher_is_better=False),
+    ])

@@ -1,0 +1,147 @@
+"""
+Chat load generator: N clients in one room, S of them sending.
+
+Prints one JSON object: lines delivered to the non-sending clients per
+second (throughput mode: senders write as fast as TCP lets them), or the
+delivery latency percentiles (``--rate``: senders write at a fixed total
+rate).  Works against any server that relays each line to every client,
+so the same run can measure netsuite and a baseline.  Loopback only; every
+run ends by itself after ``--warmup + --duration`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+
+MARK = b"BENCH"
+
+
+async def main(args: argparse.Namespace) -> dict:
+    loop = asyncio.get_running_loop()
+    clients = []
+    for _ in range(args.clients):
+        clients.append(await asyncio.open_connection("127.0.0.1", args.port, limit=1 << 20))
+    senders = clients[: args.senders]
+    receivers = clients[args.senders :]
+
+    # Barrier: a line every client must see before the run starts, so every
+    # client is registered with the server.
+    async def wait_for(reader: asyncio.StreamReader, token: bytes) -> None:
+        seen = b""
+        while token not in seen:
+            seen = seen[-len(token) :] + await reader.read(65536)
+            if not seen:
+                raise SystemExit("server closed a connection during set-up")
+
+    async def announce() -> None:
+        # Repeated: a client the server has not accepted yet misses a line.
+        while True:
+            senders[0][1].write(b"SYNC-ALL\r\n")
+            await asyncio.sleep(0.2)
+
+    announcing = loop.create_task(announce())
+    await asyncio.wait_for(asyncio.gather(*(wait_for(r, b"SYNC-ALL") for r, _ in clients)), 30)
+    announcing.cancel()
+
+    counting = False
+    counts = [0] * len(receivers)
+    latencies: list[float] = []
+    stop = False
+
+    async def receive(i: int, reader: asyncio.StreamReader) -> None:
+        tail = b""
+        while not stop:
+            data = await reader.read(1 << 18)
+            if not data:
+                return
+            if args.rate:
+                data = tail + data
+                *lines, tail = data.split(b"\n")
+                now = time.monotonic_ns()
+                for line in lines:
+                    at = line.find(MARK)
+                    if at >= 0 and counting:
+                        sent = int(line[at + 6 : at + 25])
+                        latencies.append((now - sent) / 1e6)
+                        counts[i] += 1
+            elif counting:
+                counts[i] += data.count(MARK)
+
+    pad = b"x" * max(0, args.line_size - 26)
+
+    async def send(writer: asyncio.StreamWriter) -> None:
+        if args.rate:
+            interval = args.senders / args.rate
+            next_at = time.monotonic()
+            while not stop:
+                writer.write(MARK + b" %019d " % time.monotonic_ns() + pad + b"\r\n")
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        else:
+            line = MARK + b" %019d " % 0 + pad + b"\r\n"
+            burst = line * 64
+            while not stop:
+                writer.write(burst)
+                await writer.drain()
+
+    tasks = [loop.create_task(receive(i, r)) for i, (r, _) in enumerate(receivers)]
+    tasks += [loop.create_task(send(w)) for _, w in senders]
+    # Senders also read (the server may echo to them): drain and discard,
+    # so they never stall the server.
+    drains = [loop.create_task(_discard(r, lambda: stop)) for r, _ in senders]
+
+    await asyncio.sleep(args.warmup)
+    counting = True
+    started = time.monotonic()
+    await asyncio.sleep(args.duration)
+    counting = False
+    elapsed = time.monotonic() - started
+    stop = True
+    for _, w in clients:
+        w.transport.abort()
+    for task in tasks + drains:
+        task.cancel()
+    await asyncio.gather(*tasks, *drains, return_exceptions=True)
+
+    delivered = sum(counts)
+    result = {
+        "clients": args.clients,
+        "senders": args.senders,
+        "delivered": delivered,
+        "seconds": round(elapsed, 3),
+        "lines_per_s": round(delivered / elapsed, 1),
+    }
+    if args.rate and latencies:
+        latencies.sort()
+        result["p50_ms"] = round(statistics.median(latencies), 3)
+        result["p99_ms"] = round(latencies[int(len(latencies) * 0.99) - 1], 3)
+        result["rate"] = args.rate
+    return result
+
+
+async def _discard(reader: asyncio.StreamReader, stopped) -> None:
+    while not stopped():
+        if not await reader.read(1 << 18):
+            return
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--line-size", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=0.0, help="total lines/s (latency mode); 0: as fast as possible")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parse_args()))))
+    sys.stdout.flush()
