@@ -111,9 +111,12 @@ def table(title: str, metric: str, series: Sequence[Series], baseline: str, high
         "|---|---:|---:|---:|",
     ]
     for s in series:
-        ratio = (s.median / base) if higher_is_better else (base / s.median)
+        if base and s.median:
+            ratio = f"{(s.median / base) if higher_is_better else (base / s.median):.2f}×"
+        else:
+            ratio = "n/a"
         lines.append(
-            f"| {s.name} | {s.median:,.1f} | {min(s.values):,.1f} – {max(s.values):,.1f} | {ratio:.2f}× |"
+            f"| {s.name} | {s.median:,.1f} | {min(s.values):,.1f} – {max(s.values):,.1f} | {ratio} |"
         )
     lines.append("")
     lines.append(f"{len(series[0].values)} repetitions, servers alternating; "

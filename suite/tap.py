@@ -59,7 +59,7 @@ def _build_udp_echo(options: Options, reactor: Any) -> UDPEchoProtocol:
 def _build_chat(options: Options, reactor: Any) -> ChatFactory:
     return ChatFactory(
         history=options["history"],
-        max_line=options["chat-max-line"],
+        max_line=options["chat-max-line"] or None,
         flood_rate=options["chat-flood-rate"] or None,
         flood_burst=options["chat-flood-burst"],
         max_pending=options["chat-max-pending"] or None,
@@ -137,7 +137,7 @@ class Options(usage.Options):
         ["history", None, ChatServer.DEFAULT_HISTORY,
          "Chat messages each room replays to newcomers; 0 = none.", _non_negative(int)],
         ["chat-max-line", None, ChatFactory.DEFAULT_MAX_LINE,
-         "Longest chat line in bytes; longer lines are rejected.", _non_negative(int)],
+         "Longest chat line in bytes; longer lines are rejected; 0 = no limit.", _non_negative(int)],
         ["chat-flood-rate", None, ChatFactory.DEFAULT_FLOOD_RATE,
          "Chat lines/s per connection; 0 = no flood control.", _non_negative(float)],
         ["chat-flood-burst", None, ChatFactory.DEFAULT_FLOOD_BURST,
@@ -171,7 +171,7 @@ class Options(usage.Options):
                     raise usage.UsageError(f"--chat-per-ip-exempt: {host!r} is not an IP address") from None
 
     def postOptions(self) -> None:
-        for flag in ("udp-burst", "chat-flood-burst", "chat-max-line"):
+        for flag in ("udp-burst", "chat-flood-burst"):
             if self[flag] < 1:
                 raise usage.UsageError(f"--{flag} must be at least 1")
         if self["listen"] is not None:

@@ -84,7 +84,6 @@ def test_per_service_listen_in_all_mode() -> None:
         (["--udp-burst", "0"], "at least 1"),
         (["--udp-deny-port", "70000"], "port number"),
         (["--chat-flood-burst", "0"], "at least 1"),
-        (["--chat-max-line", "0"], "at least 1"),
         (["--chat-per-ip-exempt", "localhost"], "not an IP address"),
         (["--history", "-3"], "zero or more"),
     ],
@@ -123,6 +122,13 @@ def test_chat_flags_reach_the_factory() -> None:
     assert (chat.connections.max_total, chat.connections.max_per_host) == (9, 3)
     assert chat.per_ip_exempt == {"127.0.0.1", "::1"}
     assert chat.idle_timeout == 60
+
+
+def test_chat_line_limit_can_be_off() -> None:
+    import sys
+
+    (chat,) = (s.target for s in parse("--mode", "chat", "--chat-max-line", "0").services)
+    assert chat.max_line == sys.maxsize
 
 
 def test_chat_defaults() -> None:

@@ -9,6 +9,7 @@ client has not read, and an optional idle timeout.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -300,7 +301,7 @@ class ChatFactory(Factory):
         server: ChatServer | None = None,
         *,
         history: int = ChatServer.DEFAULT_HISTORY,
-        max_line: int = DEFAULT_MAX_LINE,
+        max_line: int | None = DEFAULT_MAX_LINE,
         flood_rate: float | None = DEFAULT_FLOOD_RATE,
         flood_burst: int = DEFAULT_FLOOD_BURST,
         max_pending: int | None = DEFAULT_MAX_PENDING,
@@ -311,8 +312,8 @@ class ChatFactory(Factory):
         close_grace: float = DEFAULT_CLOSE_GRACE,
         reactor: IReactorTime | None = None,
     ) -> None:
-        if max_line < 1:
-            raise ValueError(f"max_line must be at least 1, not {max_line!r}")
+        if max_line is not None and max_line < 1:
+            raise ValueError(f"max_line must be at least 1 or None, not {max_line!r}")
         if flood_burst < 1:
             raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
         if reactor is None:
@@ -320,7 +321,8 @@ class ChatFactory(Factory):
 
             reactor = _reactor
         self.server = server if server is not None else ChatServer(history=history)
-        self.max_line = max_line
+        # No line limit means lines as long as memory allows: the operator's call.
+        self.max_line = max_line or sys.maxsize
         self.flood_rate = flood_rate or None
         self.flood_burst = flood_burst
         self.max_pending = max_pending or None
