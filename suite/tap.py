@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import MultiService
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -21,7 +21,15 @@ from twisted.python import usage
 
 from suite.chat import ChatFactory, ChatServer
 from suite.echo import EchoFactory, UDPEchoProtocol
-from suite.endpoints import CannotListen, EndpointError, ListeningService
+from suite.files import FileFactory, Storage
+from suite.endpoints import (
+    CannotListen,
+    EndpointError,
+    ListeningService,
+    is_datagram,
+    parse_udp_description,
+    stream_server_endpoint,
+)
 
 log = Logger()
 
@@ -36,6 +44,7 @@ class Mode:
     default_listen: str
     build: Callable[[Options, Any], Target]
     summary: str
+    datagram: bool = False
 
 
 def _build_echo(options: Options, reactor: Any) -> EchoFactory:
@@ -71,12 +80,33 @@ def _build_chat(options: Options, reactor: Any) -> ChatFactory:
     )
 
 
+def _build_upload(options: Options, reactor: Any) -> FileFactory:
+    storage = Storage(
+        options["storage"],
+        max_file_size=options["max-file-size"] or None,
+        quota=options["quota"] or None,
+        min_free=options["min-free"],
+        resume_ttl=options["resume-ttl"],
+        clock=reactor,
+    )
+    return FileFactory(
+        storage,
+        token=options["token"],
+        max_connections=options["upload-max-connections"] or None,
+        max_transfers=options["max-transfers"] or None,
+        idle_timeout=options["upload-idle-timeout"] or None,
+        transfer_timeout=options["transfer-timeout"] or None,
+        reactor=reactor,
+    )
+
+
 MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in [
         Mode("echo", "tcp:8007:interface=127.0.0.1", _build_echo, "TCP echo (RFC 862)"),
-        Mode("udp-echo", "udp:8007:interface=127.0.0.1", _build_udp_echo, "UDP echo"),
+        Mode("udp-echo", "udp:8007:interface=127.0.0.1", _build_udp_echo, "UDP echo", datagram=True),
         Mode("chat", "tcp:8023:interface=127.0.0.1", _build_chat, "line-based chat"),
+        Mode("upload", "tcp:8021:interface=127.0.0.1", _build_upload, "file upload and download"),
     ]
 }
 
@@ -98,6 +128,22 @@ def _non_negative(kind: type) -> Callable[[str], Any]:
         return number
 
     return coerce
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(value: str) -> int:
+    """Bytes, with an optional binary unit: 512K, 64M, 4G, 1T (or KiB, MiB...)."""
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    number = text[: len(text) - len(unit)]
+    if not number.isdigit():
+        raise usage.UsageError(f"expected a size such as 1048576, 512K, 64M or 4G; got {value!r}")
+    return int(number) * _UNITS[unit]
+
+
+_size.coerceDoc = "Units: K, M, G, T (powers of 1024)."  # type: ignore[attr-defined]
 
 
 def _port(value: str) -> int:
@@ -150,6 +196,21 @@ class Options(usage.Options):
          "Concurrent chat connections per client IP; 0 = no cap.", _non_negative(int)],
         ["chat-idle-timeout", None, 0.0,
          "Seconds without input before a chat client is disconnected; 0 = never.", _non_negative(float)],
+        ["storage", None, "netsuite-files", "Directory the upload service stores files in (created if missing)."],
+        ["max-file-size", None, Storage.DEFAULT_MAX_FILE_SIZE, "Largest upload; 0 = no limit.", _size],
+        ["quota", None, 0, "Most bytes stored in total; 0 = no quota.", _size],
+        ["min-free", None, Storage.DEFAULT_MIN_FREE, "Free disk space every upload must leave.", _size],
+        ["resume-ttl", None, Storage.DEFAULT_RESUME_TTL,
+         "Seconds an interrupted upload's data is kept for resuming.", _non_negative(float)],
+        ["token-file", None, None, "File holding the shared token clients must present (AUTH)."],
+        ["upload-max-connections", None, FileFactory.DEFAULT_MAX_CONNECTIONS,
+         "Concurrent upload-service connections; 0 = no cap.", _non_negative(int)],
+        ["max-transfers", None, FileFactory.DEFAULT_MAX_TRANSFERS,
+         "Concurrent uploads and downloads; 0 = no cap.", _non_negative(int)],
+        ["upload-idle-timeout", None, FileFactory.DEFAULT_IDLE_TIMEOUT,
+         "Seconds an upload-service connection may wait between commands; 0 = never.", _non_negative(float)],
+        ["transfer-timeout", None, FileFactory.DEFAULT_TRANSFER_TIMEOUT,
+         "Seconds a transfer may make no progress; 0 = never.", _non_negative(float)],
     ]
 
     def __init__(self) -> None:
@@ -181,11 +242,21 @@ class Options(usage.Options):
                     + ", ".join(f"--{name}-listen" for name in MODES)
                 )
             self[f"{self['mode']}-listen"] = self["listen"]
+        self["token"] = None
+        if self["token-file"] is not None:
+            try:
+                with open(self["token-file"], "rb") as f:
+                    self["token"] = f.read().strip()
+            except OSError as e:
+                raise usage.UsageError(f"--token-file: {e.strerror}: {self['token-file']}") from None
+            if not self["token"]:
+                raise usage.UsageError(f"--token-file: {self['token-file']} is empty")
         # Reject malformed addresses now, as usage errors, not at start-up.
-        try:
-            self.services = _services(self, None)
-        except EndpointError as e:
-            raise usage.UsageError(str(e)) from None
+        for mode in self.selected_modes():
+            try:
+                _check_address(mode, self[f"{mode.name}-listen"])
+            except EndpointError as e:
+                raise usage.UsageError(str(e)) from None
 
     def selected_modes(self) -> list[Mode]:
         """The modes this configuration runs."""
@@ -194,15 +265,18 @@ class Options(usage.Options):
         return [MODES[self["mode"]]]
 
 
-def _services(options: Options, reactor: Any) -> list[ListeningService]:
-    if reactor is None:
-        from twisted.internet import reactor as _reactor
+def _check_address(mode: Mode, description: str) -> None:
+    """Raise EndpointError unless ``description`` suits ``mode``."""
+    if mode.datagram != is_datagram(description):
+        if mode.datagram:
+            raise EndpointError(f"{mode.name} is a UDP service; give it a udp:PORT[:interface=ADDR] address, not {description!r}")
+        raise EndpointError(f"{mode.name} is a stream service; {description!r} is a UDP address")
+    if mode.datagram:
+        parse_udp_description(description)
+    else:
+        from twisted.internet import reactor
 
-        reactor = _reactor
-    return [
-        ListeningService(mode.name, options[f"{mode.name}-listen"], mode.build(options, reactor), reactor)
-        for mode in options.selected_modes()
-    ]
+        stream_server_endpoint(reactor, description)
 
 
 class NetsuiteService(MultiService):
@@ -220,9 +294,14 @@ class NetsuiteService(MultiService):
             raise SystemExit(1) from None
 
 
-def makeService(options: Options) -> IService:
-    """Build the service tree for ``options``."""
+def makeService(options: Options, reactor: Any = None) -> MultiService:
+    """Build the service tree for ``options``: one ListeningService per mode."""
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
     top = NetsuiteService()
-    for service in options.services:
-        service.setServiceParent(top)
+    for mode in options.selected_modes():
+        target = mode.build(options, reactor)
+        ListeningService(mode.name, options[f"{mode.name}-listen"], target, reactor).setServiceParent(top)
     return top

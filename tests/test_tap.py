@@ -1,6 +1,7 @@
 """The twistd plugin: discovery, options, service tree."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from suite import tap
 from suite.chat import ChatFactory
 from suite.echo import EchoFactory, UDPEchoProtocol
 from suite.endpoints import ListeningService
+from suite.files import FileFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +22,18 @@ def parse(*args: str) -> tap.Options:
     options = tap.Options()
     options.parseOptions(list(args))
     return options
+
+
+@pytest.fixture
+def build(tmp_path: Path):
+    """Parse options and build the service tree, with storage in a temporary directory."""
+
+    def build(*args: str) -> list[ListeningService]:
+        if "--storage" not in args:
+            args = (*args, "--storage", str(tmp_path / "files"))
+        return list(tap.makeService(parse(*args)))
+
+    return build
 
 
 def test_plugin_is_discoverable() -> None:
@@ -40,36 +54,44 @@ def test_plugin_file_is_light() -> None:
     assert not (ROOT / "twisted/plugins/__init__.py").exists()
 
 
-def test_defaults_are_loopback_and_mnemonic() -> None:
+def test_defaults_are_loopback_and_mnemonic(build) -> None:
     options = parse()
     assert options["mode"] == "all"
     assert options["echo-listen"] == "tcp:8007:interface=127.0.0.1"
     assert options["udp-echo-listen"] == "udp:8007:interface=127.0.0.1"
     assert options["chat-listen"] == "tcp:8023:interface=127.0.0.1"
-    assert [s.name for s in options.services] == ["echo", "udp-echo", "chat"]
+    assert options["upload-listen"] == "tcp:8021:interface=127.0.0.1"
+    assert [s.name for s in build()] == ["echo", "udp-echo", "chat", "upload"]
 
 
-def test_single_mode_with_listen() -> None:
-    options = parse("--mode", "echo", "--listen", r"tcp6:0:interface=\:\:1")
-    (service,) = options.services
+def test_parsing_has_no_side_effects(tmp_path: Path) -> None:
+    parse("--storage", str(tmp_path / "not-yet"))
+    assert not (tmp_path / "not-yet").exists()
+
+
+def test_single_mode_with_listen(build) -> None:
+    (service,) = build("--mode", "echo", "--listen", r"tcp6:0:interface=\:\:1")
     assert service.name == "echo"
     assert service.description == r"tcp6:0:interface=\:\:1"
     assert isinstance(service.target, EchoFactory)
 
 
 def test_unknown_mode_lists_modes() -> None:
-    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, all"):
+    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, upload, all"):
         parse("--mode", "chatty")
 
 
 def test_listen_needs_single_mode() -> None:
-    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen, --chat-listen"):
+    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen, --chat-listen, --upload-listen"):
         parse("--listen", "tcp:1")
 
 
-def test_per_service_listen_in_all_mode() -> None:
-    options = parse("--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1", "--chat-listen", "unix:/tmp/c")
-    assert [s.description for s in options.services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c"]
+def test_per_service_listen_in_all_mode(build) -> None:
+    services = build(
+        "--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1",
+        "--chat-listen", "unix:/tmp/c", "--upload-listen", "tcp6:0",
+    )
+    assert [s.description for s in services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c", "tcp6:0"]
 
 
 @pytest.mark.parametrize(
@@ -86,6 +108,8 @@ def test_per_service_listen_in_all_mode() -> None:
         (["--chat-flood-burst", "0"], "at least 1"),
         (["--chat-per-ip-exempt", "localhost"], "not an IP address"),
         (["--history", "-3"], "zero or more"),
+        (["--max-file-size", "lots"], "expected a size"),
+        (["--token-file", "/nonexistent/token"], "No such file"),
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
@@ -93,13 +117,19 @@ def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
         parse(*args)
 
 
-def test_limit_flags_reach_the_services() -> None:
-    options = parse(
+def test_empty_token_file(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("  \n")
+    with pytest.raises(usage.UsageError, match="is empty"):
+        parse("--token-file", str(tmp_path / "token"))
+
+
+def test_limit_flags_reach_the_services(build) -> None:
+    services = build(
         "--echo-max-connections", "5", "--echo-idle-timeout", "0",
         "--udp-rate", "7", "--udp-burst", "3", "--udp-global-rate", "0",
         "--udp-deny-port", "9000,9001", "--udp-deny-port", "9002",
     )
-    echo, udp, chat = (s.target for s in options.services)
+    echo, udp = services[0].target, services[1].target
     assert isinstance(echo, EchoFactory) and isinstance(udp, UDPEchoProtocol)
     assert echo.connections.max_total == 5
     assert echo.idle_timeout is None
@@ -108,14 +138,14 @@ def test_limit_flags_reach_the_services() -> None:
     assert udp.deny_ports == {9000, 9001, 9002}
 
 
-def test_chat_flags_reach_the_factory() -> None:
-    options = parse(
+def test_chat_flags_reach_the_factory(build) -> None:
+    (service,) = build(
         "--mode", "chat", "--history", "5", "--chat-max-line", "100",
         "--chat-flood-rate", "0", "--chat-flood-burst", "7", "--chat-max-pending", "0",
         "--chat-max-connections", "9", "--chat-max-per-ip", "3",
         "--chat-per-ip-exempt", "127.0.0.1,::1", "--chat-idle-timeout", "60",
     )
-    (chat,) = (s.target for s in options.services)
+    chat = service.target
     assert isinstance(chat, ChatFactory)
     assert chat.server.history == 5
     assert (chat.max_line, chat.flood_rate, chat.flood_burst, chat.max_pending) == (100, None, 7, None)
@@ -124,27 +154,50 @@ def test_chat_flags_reach_the_factory() -> None:
     assert chat.idle_timeout == 60
 
 
-def test_chat_line_limit_can_be_off() -> None:
-    import sys
-
-    (chat,) = (s.target for s in parse("--mode", "chat", "--chat-max-line", "0").services)
-    assert chat.max_line == sys.maxsize
+def test_chat_line_limit_can_be_off(build) -> None:
+    (service,) = build("--mode", "chat", "--chat-max-line", "0")
+    assert service.target.max_line == sys.maxsize
 
 
-def test_chat_defaults() -> None:
-    (chat,) = (s.target for s in parse("--mode", "chat").services)
+def test_chat_defaults(build) -> None:
+    (service,) = build("--mode", "chat")
+    chat = service.target
     assert chat.server.history == 20
     assert (chat.max_line, chat.max_pending, chat.idle_timeout) == (2048, 1 << 20, None)
     assert chat.flood_rate == 10 and chat.flood_burst == 50
 
 
-def test_zero_disables_connection_cap() -> None:
-    (echo,) = (s.target for s in parse("--mode", "echo", "--echo-max-connections", "0").services)
-    assert echo.connections.max_total is None
+def test_upload_flags_reach_the_factory(build, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret\n")
+    (service,) = build(
+        "--mode", "upload", "--storage", str(tmp_path / "store"), "--max-file-size", "2G",
+        "--quota", "10GiB", "--min-free", "1M", "--resume-ttl", "60", "--token-file", str(tmp_path / "token"),
+        "--upload-max-connections", "4", "--max-transfers", "2", "--upload-idle-timeout", "0",
+        "--transfer-timeout", "9",
+    )
+    files = service.target
+    assert isinstance(files, FileFactory)
+    storage = files.storage
+    assert storage.root == tmp_path / "store" and storage.root.is_dir()
+    assert (storage.max_file_size, storage.quota, storage.min_free, storage.resume_ttl) == (2 << 30, 10 << 30, 1 << 20, 60)
+    assert files.token == b"s3cret"
+    assert (files.connections.max_total, files.max_transfers, files.idle_timeout, files.transfer_timeout) == (4, 2, None, 9)
 
 
-def test_make_service_tree() -> None:
-    top = tap.makeService(parse())
-    names = [s.name for s in top]
-    assert names == ["echo", "udp-echo", "chat"]
-    assert all(isinstance(s, ListeningService) for s in top)
+def test_upload_defaults(build) -> None:
+    (service,) = build("--mode", "upload")
+    files = service.target
+    assert files.token is None
+    assert files.storage.max_file_size == 4 << 30 and files.storage.quota is None
+    assert (files.max_transfers, files.transfer_timeout) == (16, 60)
+
+
+def test_zero_disables_connection_cap(build) -> None:
+    (service,) = build("--mode", "echo", "--echo-max-connections", "0")
+    assert service.target.connections.max_total is None
+
+
+def test_make_service_tree(build) -> None:
+    services = build()
+    assert [s.name for s in services] == ["echo", "udp-echo", "chat", "upload"]
+    assert all(isinstance(s, ListeningService) for s in services)

@@ -53,6 +53,8 @@ async def test_all_mode_runs_every_service(runs, tmp_path: Path) -> None:
         "--echo-listen", "tcp:0:interface=127.0.0.1",
         "--udp-echo-listen", "udp:0:interface=127.0.0.1",
         "--chat-listen", "tcp:0:interface=127.0.0.1",
+        "--upload-listen", "tcp:0:interface=127.0.0.1",
+        "--storage", str(tmp_path / "files"),
         cwd=tmp_path,
     )
     runs.append(server)
@@ -99,4 +101,4 @@ async def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
 async def test_unknown_mode_is_usage_error(tmp_path: Path) -> None:
     server = twistd("--mode", "nope", cwd=tmp_path)
     assert await server.ended != 0
-    assert b"unknown mode 'nope'; choose one of: echo, udp-echo, chat, all" in server.out + server.err
+    assert b"unknown mode 'nope'; choose one of: echo, udp-echo, chat, upload, all" in server.out + server.err

@@ -1,0 +1,19 @@
+"""
+The file service: streamed, verified, atomic, resumable uploads and
+downloads.  See docs/protocols/files.md for the protocol.
+"""
+
+from suite.files.server import FileFactory, FileProtocol
+from suite.files.storage import Storage, StoredFile, UploadSession
+from suite.files.wire import ErrorCode, FileError, check_name
+
+__all__ = [
+    "ErrorCode",
+    "FileError",
+    "FileFactory",
+    "FileProtocol",
+    "Storage",
+    "StoredFile",
+    "UploadSession",
+    "check_name",
+]
