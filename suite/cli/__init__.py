@@ -13,31 +13,48 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from suite.cli import chat, echo, udpchat
+from suite.cli import chat, echo, files, udpchat
 from suite.cli._net import ClientError
 
 __all__ = ["build_parser", "main"]
 
 _Run = Callable[[Any, argparse.Namespace], Awaitable[None]]
 
-#: name -> (module with add_arguments and run, help, description)
-_COMMANDS: dict[str, tuple[Any, str, str]] = {
+#: name -> (add_arguments, run, help, description)
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], _Run, str, str]] = {
     "echo": (
-        echo,
+        echo.add_arguments, echo.run,
         "send lines to a TCP or UDP echo server and print the replies",
         "Send each MESSAGE (or each stdin line) and print each echoed reply.",
     ),
     "chat": (
-        chat,
+        chat.add_arguments, chat.run,
         "talk on a netsuite chat server",
         "Full-duplex chat client: lines you type are sent, server lines are printed as they come. "
         "With stdin from a pipe, sends its lines and leaves at end of input.",
     ),
     "udp-chat": (
-        udpchat,
+        udpchat.add_arguments, udpchat.run,
         "chat with a peer over UDP, one datagram per line",
         "Every line typed is sent to --peer as one datagram; every datagram received is printed "
         "with its sender's address.",
+    ),
+    "upload": (
+        files.add_upload_arguments, files.run_upload,
+        "upload files to a netsuite file server",
+        "Upload each FILE, resuming when the server holds part of it; exits 0 only when every "
+        "file was stored and its sha256 matched.",
+    ),
+    "download": (
+        files.add_download_arguments, files.run_download,
+        "download a file from a netsuite file server",
+        "Download NAME through a temporary file that is renamed once its sha256 matched; resumes "
+        "an interrupted download; never replaces a local file without --force.",
+    ),
+    "ls": (
+        files.add_ls_arguments, files.run_ls,
+        "list the files on a netsuite file server",
+        "Print size, modification time (UTC), sha256 and name of every stored file.",
     ),
 }
 
@@ -46,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``netsuite`` command."""
     parser = argparse.ArgumentParser(prog="netsuite", description="Clients for the netsuite services.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text, description) in _COMMANDS.items():
-        module.add_arguments(commands.add_parser(name, help=help_text, description=description))
+    for name, (add_arguments, _, help_text, description) in _COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text, description=description))
     return parser
 
 
@@ -56,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet import defer, task
 
     args = build_parser().parse_args(argv)
-    run: _Run = _COMMANDS[args.command][0].run
+    run = _COMMANDS[args.command][1]
 
     async def _main(reactor: Any) -> None:
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
-from twisted.internet.interfaces import IResolutionReceiver
+from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.internet.protocol import Protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
@@ -48,16 +48,10 @@ def describe_failure(failure: Failure | BaseException, target: HostPort, timeout
     return f"{target}: {e}"
 
 
-def connect(
-    reactor: Any,
-    target: HostPort,
-    protocol: Protocol,
-    *,
-    tls: bool = False,
-    cafile: str | None = None,
-    timeout: float = 10.0,
-) -> defer.Deferred[Protocol]:
-    """Connect ``protocol`` to ``target`` over TCP, or TLS when ``tls``."""
+def client_endpoint(
+    reactor: Any, target: HostPort, *, tls: bool = False, cafile: str | None = None, timeout: float = 10.0
+) -> IStreamClientEndpoint:
+    """A client endpoint for ``target``: TCP (any address family), or TLS when ``tls``."""
     endpoint: Any = HostnameEndpoint(reactor, target.host, target.port, timeout=timeout)
     if tls:
         from twisted.internet.ssl import Certificate, optionsForClientTLS, platformTrust
@@ -71,7 +65,20 @@ def connect(
         else:
             trust = platformTrust()
         endpoint = wrapClientTLS(optionsForClientTLS(target.host, trust), endpoint)
-    return connectProtocol(endpoint, protocol)
+    return endpoint
+
+
+def connect(
+    reactor: Any,
+    target: HostPort,
+    protocol: Protocol,
+    *,
+    tls: bool = False,
+    cafile: str | None = None,
+    timeout: float = 10.0,
+) -> defer.Deferred[Protocol]:
+    """Connect ``protocol`` to ``target`` over TCP, or TLS when ``tls``."""
+    return connectProtocol(client_endpoint(reactor, target, tls=tls, cafile=cafile, timeout=timeout), protocol)
 
 
 @implementer(IResolutionReceiver)

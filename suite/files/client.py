@@ -1,0 +1,400 @@
+"""
+A client library for the file service, under the ``netsuite upload``,
+``download`` and ``ls`` commands.
+
+Each function connects to an endpoint, does one job, closes, and returns a
+Deferred.  Uploads resume when the server holds part of the same file;
+downloads resume from what an earlier, interrupted download left; both are
+verified end to end with sha256.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from twisted.internet import defer, error
+from twisted.internet.endpoints import connectProtocol
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.protocols.basic import FileSender, LineReceiver
+from twisted.python.failure import Failure
+
+from suite.files.storage import StoredFile
+from suite.files.wire import PROTOCOL, check_name
+
+__all__ = ["RemoteError", "TransferError", "download", "list_files", "stat", "upload"]
+
+#: ``progress(done, total)`` is called as bytes move.
+Progress = Callable[[int, int], None]
+
+_CHUNK = 256 * 1024
+
+
+class RemoteError(Exception):
+    """The server refused: ``code`` is its stable error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TransferError(Exception):
+    """The transfer failed on this side: cut off, or the data did not verify."""
+
+
+def _parse_file_line(fields: str) -> StoredFile:
+    """``SIZE SHA256 MTIME NAME`` (MTIME in ISO 8601 UTC)."""
+    size, sha256, when, name = fields.split(" ", 3)
+    mtime = calendar.timegm(time.strptime(when, "%Y-%m-%dT%H:%M:%SZ"))
+    return StoredFile(name, int(size), sha256, float(mtime))
+
+
+def sha256_of(path: str | os.PathLike[str], length: int | None = None) -> str:
+    """The sha256 of a file's first ``length`` bytes (all by default). Blocking."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = length
+        while left is None or left > 0:
+            chunk = f.read(1 << 20 if left is None else min(1 << 20, left))
+            if not chunk:
+                break
+            hasher.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+    return hasher.hexdigest()
+
+
+class _ProgressSender(FileSender):
+    CHUNK_SIZE = _CHUNK
+
+    def __init__(self, on_chunk: Callable[[int], None]) -> None:
+        self._on_chunk = on_chunk
+
+    def resumeProducing(self) -> None:
+        position = self.file.tell() if self.file else 0
+        super().resumeProducing()
+        if self.file:
+            self._on_chunk(self.file.tell() - position)
+
+
+class FileClient(LineReceiver):
+    """
+    The protocol: line replies are awaited one at a time with
+    :meth:`read_line`; a download's bytes go to a sink with :meth:`receive`.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = 64 * 1024
+
+    def __init__(self) -> None:
+        self._lines: defer.DeferredQueue[str | None] = defer.DeferredQueue()
+        self._closed: defer.Deferred[None] = defer.Deferred()
+        self._sink: Callable[[bytes], None] | None = None
+        self._remaining = 0
+        self._received: defer.Deferred[None] | None = None
+
+    def lineReceived(self, line: bytes) -> None:
+        self._lines.put(line.removesuffix(b"\r").decode("utf-8", "replace"))
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.transport.loseConnection()
+
+    async def read_line(self) -> str:
+        """The next reply line.
+
+        :raises RemoteError: for an ``ERR`` line.
+        :raises TransferError: when the connection has ended.
+        """
+        text = await self._lines.get()
+        if text is None:
+            self._lines.put(None)  # every later read fails the same way
+            raise TransferError("the server closed the connection")
+        if text.startswith("ERR "):
+            _, code, message = (text.split(" ", 2) + [""])[:3]
+            raise RemoteError(code, message)
+        return text
+
+    def send_line(self, line: str) -> None:
+        self.transport.write(line.encode("utf-8") + b"\n")
+
+    def receive(self, length: int, sink: Callable[[bytes], None]) -> defer.Deferred[None]:
+        """Pass the next ``length`` raw bytes to ``sink``; fires when all came."""
+        self._sink = sink
+        self._remaining = length
+        self._received = defer.Deferred()
+        if length == 0:
+            d, self._received = self._received, None
+            d.callback(None)
+            return d
+        self.setRawMode()
+        return self._received
+
+    def rawDataReceived(self, data: bytes) -> None:
+        assert self._sink is not None and self._received is not None
+        take = data if len(data) <= self._remaining else data[: self._remaining]
+        self._sink(take)
+        self._remaining -= len(take)
+        if not self._remaining:
+            d, self._received = self._received, None
+            self._sink = None
+            d.callback(None)
+            self.setLineMode(data[len(take):])
+
+    def connectionLost(self, reason: Failure = Failure(error.ConnectionDone())) -> None:  # noqa: B008
+        if self._received is not None:
+            d, self._received = self._received, None
+            d.errback(TransferError(f"the connection ended with {self._remaining} bytes still to come"))
+        self._lines.put(None)
+        if not self._closed.called:
+            self._closed.callback(None)
+
+    async def greet(self, token: str | None) -> None:
+        """Read the greeting, and authenticate when the server asks for it."""
+        greeting = await self.read_line()
+        if not greeting.startswith(PROTOCOL):
+            raise TransferError(f"not a netsuite file server (it said {greeting[:60]!r})")
+        if greeting.endswith("auth-required") or token is not None:
+            if token is None:
+                raise RemoteError("auth-required", "the server needs a token")
+            self.send_line(f"AUTH {token}")
+            await self.read_line()
+
+    def send_file(self, f: BinaryIO, on_chunk: Callable[[int], None]) -> defer.Deferred[Any]:
+        return _ProgressSender(on_chunk).beginFileTransfer(f, self.transport)
+
+    async def close(self) -> None:
+        self.transport.loseConnection()
+        await self._closed
+
+
+async def _session(endpoint: IStreamClientEndpoint, token: str | None) -> FileClient:
+    client = FileClient()
+    await connectProtocol(endpoint, client)
+    try:
+        await client.greet(token)
+    except BaseException:
+        client.transport.abortConnection()
+        raise
+    return client
+
+
+async def _upload(
+    endpoint: IStreamClientEndpoint, path: str | os.PathLike[str], name: str | None,
+    overwrite: bool, token: str | None, progress: Progress | None, run: Any,
+) -> StoredFile:
+    path = Path(path)
+    name = check_name(name if name is not None else path.name)
+    size = path.stat().st_size
+    digest = await run(sha256_of, path)
+    client = await _session(endpoint, token)
+    try:
+        options = " ".join(["sha256=" + digest, *(["overwrite"] if overwrite else []), "resume"])
+        client.send_line(f"PUT {options} {size} {name}")
+        offset = int((await client.read_line()).split(" ", 1)[1])
+        done = offset
+        if progress:
+            progress(done, size)
+
+        def sent(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress(done, size)
+
+        with open(path, "rb") as f:
+            f.seek(offset)
+            try:
+                await client.send_file(f, sent)
+            except Exception:
+                await client.read_line()  # the server's reason, if it gave one
+                raise TransferError(f"the upload of {name} was cut off after {done} of {size} bytes") from None
+        if done != size:
+            raise TransferError(f"{path} changed while it was sent ({done} of {size} bytes)")
+        client.send_line("DONE")
+        reply = await client.read_line()
+        _, stored_size, stored_sha, stored_name = reply.split(" ", 3)
+        if stored_sha != digest or int(stored_size) != size:
+            raise TransferError(f"the server stored sha256 {stored_sha}, but {path} has {digest}")
+        client.send_line("QUIT")
+        return StoredFile(stored_name, int(stored_size), stored_sha, time.time())
+    finally:
+        await client.close()
+
+
+def upload(
+    endpoint: IStreamClientEndpoint,
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    overwrite: bool = False,
+    token: str | None = None,
+    progress: Progress | None = None,
+    run: Any = None,
+) -> defer.Deferred[StoredFile]:
+    """
+    Upload ``path`` as ``name`` (default: the file's own name).
+
+    Resumes when the server holds part of this very file (same size and
+    sha256).  Fires with the stored file once the server's sha256 matched
+    the local one.
+
+    :raises RemoteError: the server refused (``exists``, ``too-large``...).
+    :raises TransferError: cut off, or the digests differ.
+    """
+    return defer.Deferred.fromCoroutine(
+        _upload(endpoint, path, name, overwrite, token, progress, run or _thread)
+    )
+
+
+def _thread(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+    from twisted.internet.threads import deferToThread
+
+    return deferToThread(f, *args)
+
+
+def _partial_paths(destination: Path) -> tuple[Path, Path]:
+    part = destination.with_name(f".{destination.name}.netsuite-part")
+    return part, part.with_name(part.name + ".json")
+
+
+async def _download(
+    endpoint: IStreamClientEndpoint, name: str, destination: str | os.PathLike[str],
+    force: bool, token: str | None, progress: Progress | None, run: Any,
+) -> StoredFile:
+    check_name(name)
+    destination = Path(destination)
+    if destination.exists() and not force:
+        raise TransferError(f"{destination} exists; use --force to replace it")
+    part, meta_path = _partial_paths(destination)
+    client = await _session(endpoint, token)
+    try:
+        client.send_line(f"STAT {name}")
+        remote = _parse_file_line((await client.read_line()).split(" ", 1)[1])
+        offset = 0
+        hasher = hashlib.sha256()
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta == {"sha256": remote.sha256, "size": remote.size} and part.stat().st_size <= remote.size:
+                offset = part.stat().st_size
+                hasher = await run(_rehash, part, offset)
+        except (OSError, ValueError):
+            pass
+        if offset == 0:
+            meta_path.write_text(json.dumps({"sha256": remote.sha256, "size": remote.size}))
+        client.send_line(f"GET {offset} {name}")
+        _, size_text, sha256, offset_text = (await client.read_line()).split(" ")
+        size = int(size_text)
+        if sha256 != remote.sha256 or int(offset_text) != offset:
+            raise TransferError(f"{name} changed on the server during the download; run it again")
+        done = offset
+        if progress:
+            progress(done, size)
+        with open(part, "r+b" if offset else "wb") as out:
+            out.seek(offset)
+            out.truncate()
+
+            def sink(data: bytes) -> None:
+                nonlocal done
+                out.write(data)
+                hasher.update(data)
+                done += len(data)
+                if progress:
+                    progress(done, size)
+
+            await client.receive(size - offset, sink)
+            out.flush()
+            os.fsync(out.fileno())
+        if hasher.hexdigest() != sha256:
+            part.unlink()
+            meta_path.unlink(missing_ok=True)
+            raise TransferError(f"{name} arrived with sha256 {hasher.hexdigest()}, not {sha256}; nothing was kept")
+        if force:
+            os.replace(part, destination)
+        else:
+            try:
+                os.link(part, destination)
+            except FileExistsError:
+                raise TransferError(f"{destination} exists; use --force to replace it") from None
+            part.unlink()
+        meta_path.unlink(missing_ok=True)
+        client.send_line("QUIT")
+        return StoredFile(name, size, sha256, remote.mtime)
+    finally:
+        await client.close()
+
+
+def _rehash(path: Path, length: int) -> Any:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        while length > 0:
+            chunk = f.read(min(1 << 20, length))
+            if not chunk:
+                break
+            hasher.update(chunk)
+            length -= len(chunk)
+    return hasher
+
+
+def download(
+    endpoint: IStreamClientEndpoint,
+    name: str,
+    destination: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    token: str | None = None,
+    progress: Progress | None = None,
+    run: Any = None,
+) -> defer.Deferred[StoredFile]:
+    """
+    Download ``name`` to ``destination``, through a hidden temporary file
+    beside it that is renamed only once the sha256 matched.
+
+    Resumes from what an interrupted download of the same remote file left.
+    Refuses to replace an existing file unless ``force``.
+
+    :raises RemoteError: the server refused (``not-found``...).
+    :raises TransferError: cut off, or the digest did not match.
+    """
+    return defer.Deferred.fromCoroutine(
+        _download(endpoint, name, destination, force, token, progress, run or _thread)
+    )
+
+
+async def _list(endpoint: IStreamClientEndpoint, token: str | None) -> list[StoredFile]:
+    client = await _session(endpoint, token)
+    try:
+        client.send_line("LIST")
+        count = int((await client.read_line()).split(" ", 1)[1])
+        files = [_parse_file_line(await client.read_line()) for _ in range(count)]
+        client.send_line("QUIT")
+        return files
+    finally:
+        await client.close()
+
+
+def list_files(endpoint: IStreamClientEndpoint, *, token: str | None = None) -> defer.Deferred[list[StoredFile]]:
+    """Every file the server stores: name, size, sha256, modification time."""
+    return defer.Deferred.fromCoroutine(_list(endpoint, token))
+
+
+async def _stat(endpoint: IStreamClientEndpoint, name: str, token: str | None) -> StoredFile:
+    client = await _session(endpoint, token)
+    try:
+        client.send_line(f"STAT {check_name(name)}")
+        stored = _parse_file_line((await client.read_line()).split(" ", 1)[1])
+        client.send_line("QUIT")
+        return stored
+    finally:
+        await client.close()
+
+
+def stat(endpoint: IStreamClientEndpoint, name: str, *, token: str | None = None) -> defer.Deferred[StoredFile]:
+    """One stored file's size, sha256 and modification time."""
+    return defer.Deferred.fromCoroutine(_stat(endpoint, name, token))
