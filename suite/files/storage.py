@@ -119,6 +119,8 @@ class Storage:
         self.clock = clock
         self.run = run
         self.uploading: set[str] = set()
+        #: Names whose upload is finishing or being aborted, with who waits for that.
+        self._settling: dict[str, list[defer.Deferred[None]]] = {}
         self._reserved = 0
         self._index: dict[str, dict[str, Any]] = self._load_index()
         self.sweep(startup=True)
@@ -216,6 +218,12 @@ class Storage:
             quota-exceeded or no-space.
         """
         path = self._path(name)
+        if name in self._settling:
+            # The last upload of this name is still being finished or put
+            # aside (a client that reconnects at once to resume): wait.
+            waiter: defer.Deferred[None] = defer.Deferred()
+            self._settling[name].append(waiter)
+            await waiter
         if name in self.uploading:
             raise FileError(ErrorCode.BUSY, f"{name} is being uploaded by another client")
         existing = 0
@@ -305,9 +313,15 @@ class Storage:
         self._save_index()
         return stored
 
+    def _settle(self, session: UploadSession) -> None:
+        """The session stops taking data; it is finishing or being aborted."""
+        self._settling.setdefault(session.name, [])
+
     def _end_upload(self, session: UploadSession) -> None:
         self.uploading.discard(session.name)
         self._reserved -= session.size
+        for waiter in self._settling.pop(session.name, []):
+            waiter.callback(None)
 
     # -- reading -------------------------------------------------------------------
 
@@ -453,6 +467,7 @@ class UploadSession:
             temporary file is removed.
         """
         assert self.remaining == 0
+        self.storage._settle(self)
         self._submit()
         await self._tail
         try:
@@ -481,6 +496,7 @@ class UploadSession:
         declared a sha256 and nothing went wrong on disk; otherwise remove
         it.  Returns whether the data was kept.
         """
+        self.storage._settle(self)
         self._submit()
         await self._tail
         keep = self.sha256 is not None and self.failure is None

@@ -1,0 +1,193 @@
+"""The file service on real loopback sockets, through the client library."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+
+from suite.files import FileFactory, Storage
+from suite.files.client import RemoteError, TransferError, download, list_files, stat, upload
+from tests.helpers import stop_tracked, track
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """Start a file server on 127.0.0.1:0: returns (factory, client endpoint)."""
+    started = []
+
+    def start(**kwargs: Any) -> tuple[FileFactory, TCP4ClientEndpoint]:
+        storage_options = {k: kwargs.pop(k) for k in ("max_file_size", "quota", "resume_ttl") if k in kwargs}
+        storage = Storage(tmp_path / "store", min_free=0, **storage_options)
+        factory = track(FileFactory(storage, **kwargs))
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        started.append((factory, port))
+        return factory, TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
+
+    yield start
+    for factory, port in started:
+        pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
+
+
+def make_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_list_download_round_trip(server, tmp_path: Path) -> None:
+    factory, endpoint = server()
+    source = make_file(tmp_path / "picture.jpg", 5_000_123)
+    seen: list[tuple[int, int]] = []
+    stored = await upload(endpoint, source, "my picture.jpg", progress=lambda d, t: seen.append((d, t)))
+    assert (stored.name, stored.size, stored.sha256) == ("my picture.jpg", 5_000_123, digest(source))
+    assert seen[0] == (0, 5_000_123) and seen[-1] == (5_000_123, 5_000_123)
+    (listed,) = await list_files(endpoint)
+    assert (listed.name, listed.size, listed.sha256) == ("my picture.jpg", 5_000_123, digest(source))
+    assert (await stat(endpoint, "my picture.jpg")).sha256 == digest(source)
+    target = tmp_path / "downloaded.jpg"
+    got = await download(endpoint, "my picture.jpg", target)
+    assert got.sha256 == digest(source)
+    assert target.read_bytes() == source.read_bytes()
+    assert not list(tmp_path.glob(".*netsuite-part*"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_download_refuses_to_replace_without_force(server, tmp_path: Path) -> None:
+    factory, endpoint = server()
+    await upload(endpoint, make_file(tmp_path / "a", 10))
+    (tmp_path / "mine").write_text("precious")
+    with pytest.raises(TransferError, match="exists; use --force"):
+        await download(endpoint, "a", tmp_path / "mine")
+    assert (tmp_path / "mine").read_text() == "precious"
+    await download(endpoint, "a", tmp_path / "mine", force=True)
+    assert (tmp_path / "mine").read_bytes() == (tmp_path / "a").read_bytes()
+
+
+@pytest_twisted.ensureDeferred
+async def test_refusals_reach_the_client(server, tmp_path: Path) -> None:
+    factory, endpoint = server(max_file_size=100)
+    source = make_file(tmp_path / "f", 50)
+    await upload(endpoint, source)
+    with pytest.raises(RemoteError) as raised:
+        await upload(endpoint, source)
+    assert raised.value.code == "exists"
+    await upload(endpoint, source, overwrite=True)
+    with pytest.raises(RemoteError) as raised:
+        await upload(endpoint, make_file(tmp_path / "big", 101))
+    assert raised.value.code == "too-large"
+    with pytest.raises(RemoteError) as raised:
+        await download(endpoint, "missing", tmp_path / "out")
+    assert raised.value.code == "not-found"
+
+
+class CutOff(Protocol):
+    """Sends a header and part of the data, then vanishes (like a killed client)."""
+
+    def __init__(self, header: bytes, data: bytes) -> None:
+        self.header, self.data = header, data
+        self.ready: defer.Deferred[None] = defer.Deferred()
+        self.buffer = b""
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.header)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        if b"READY" in self.buffer and not self.ready.called:
+            self.transport.write(self.data)
+            self.ready.callback(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_killed_upload_resumes(server, tmp_path: Path) -> None:
+    factory, endpoint = server()
+    source = make_file(tmp_path / "movie", 3_000_000)
+    data = source.read_bytes()
+    cut = CutOff(f"PUT sha256={digest(source)} resume {len(data)} movie\n".encode(), data[:1_000_000])
+    await connectProtocol(endpoint, cut)
+    await cut.ready
+    closed = factory.closed.get()
+    cut.transport.loseConnection()  # as when the process is killed: what was sent, then FIN
+    await closed
+    assert await list_files(endpoint) == []  # never visible
+    progress: list[int] = []
+    stored = await upload(endpoint, source, progress=lambda d, t: progress.append(d))
+    assert 0 < progress[0] <= 1_000_000  # continued where the server had data
+    assert stored.sha256 == digest(source)
+    await download(endpoint, "movie", tmp_path / "movie.copy")
+    assert (tmp_path / "movie.copy").read_bytes() == data
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_uploads_of_one_name(server, tmp_path: Path) -> None:
+    factory, endpoint = server()
+    first = CutOff(b"PUT 1000 same\n", b"x" * 500)
+    await connectProtocol(endpoint, first)
+    await first.ready
+    with pytest.raises(RemoteError) as raised:
+        await upload(endpoint, make_file(tmp_path / "same", 10))
+    assert raised.value.code == "busy"
+    first.transport.abortConnection()
+    await factory.closed.get()
+
+
+@pytest_twisted.ensureDeferred
+async def test_disk_full_then_recovery(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory, endpoint = server()
+
+    def full(self: Storage, fd: int, hasher: Any, block: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    real = Storage._write_block
+    monkeypatch.setattr(Storage, "_write_block", full)
+    with pytest.raises(RemoteError) as raised:
+        await upload(endpoint, make_file(tmp_path / "big", 3_000_000))
+    assert raised.value.code == "disk-full"
+    monkeypatch.setattr(Storage, "_write_block", real)
+    assert [p.name for p in factory.storage.root.iterdir() if p.name != Storage.INDEX] == []
+    await upload(endpoint, make_file(tmp_path / "small", 100))
+    assert [f.name for f in await list_files(endpoint)] == ["small"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_token_auth(server, tmp_path: Path) -> None:
+    factory, endpoint = server(token=b"open sesame")
+    with pytest.raises(RemoteError) as raised:
+        await list_files(endpoint)
+    assert raised.value.code == "auth-required"
+    with pytest.raises(RemoteError) as raised:
+        await list_files(endpoint, token="wrong")
+    assert raised.value.code == "auth-failed"
+    await upload(endpoint, make_file(tmp_path / "f", 10), token="open sesame")
+    assert [f.name for f in await list_files(endpoint, token="open sesame")] == ["f"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_download_resumes_from_partial(server, tmp_path: Path) -> None:
+    factory, endpoint = server()
+    source = make_file(tmp_path / "data.bin", 2_000_000)
+    stored = await upload(endpoint, source)
+    target = tmp_path / "out" / "data.bin"
+    target.parent.mkdir()
+    # What an interrupted download leaves: the first bytes, and what they belong to.
+    part = target.with_name(".data.bin.netsuite-part")
+    part.write_bytes(source.read_bytes()[:700_000])
+    part.with_name(part.name + ".json").write_text(f'{{"sha256": "{stored.sha256}", "size": {stored.size}}}')
+    progress: list[int] = []
+    await download(endpoint, "data.bin", target, progress=lambda d, t: progress.append(d))
+    assert progress[0] == 700_000
+    assert target.read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
