@@ -150,7 +150,7 @@ def spawn(args: list[str], stdin: bytes | None = b"", cwd: Path | None = None) -
     input stays open for the test to write to (``run.transport.write``).
     """
     run = ProcessRun()
-    program = str(BIN / args[0])
+    program = args[0] if args[0].startswith("/") else str(BIN / args[0])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     reactor.spawnProcess(run, program, [program, *args[1:]], env=env, path=str(cwd or ROOT))
     if stdin is not None:

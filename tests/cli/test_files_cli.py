@@ -1,0 +1,116 @@
+"""``netsuite upload``, ``download`` and ``ls`` against ``twistd -n netsuite --mode upload``, and the nc recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+
+from tests.helpers import ProcessRun, listening_port, spawn, twistd
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A twistd file server; yields (port, storage directory, extra args)."""
+    runs: list[ProcessRun] = []
+
+    async def start(*extra: str) -> int:
+        server = twistd("--mode", "upload", "--listen", "tcp:0:interface=127.0.0.1",
+                        "--storage", str(tmp_path / "store"), *extra, cwd=tmp_path)
+        runs.append(server)
+        return await listening_port(server, "upload")
+
+    yield start
+    for run in runs:
+        if not run.ended.called:
+            run.terminate()
+            pytest_twisted.blockon(run.ended)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_ls_download(file_server, tmp_path: Path) -> None:
+    port = await file_server()
+    photo = tmp_path / "photo one.jpg"
+    photo.write_bytes(os.urandom(2_500_000))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("ünïcode notes\n")
+    run = spawn(["netsuite", "upload", f"127.0.0.1:{port}", str(photo), str(notes)])
+    assert await run.ended == 0, run.err
+    assert run.out.decode().splitlines() == [
+        f"stored photo one.jpg 2500000 bytes sha256 {sha(photo.read_bytes())}",
+        f"stored notes.txt {notes.stat().st_size} bytes sha256 {sha(notes.read_bytes())}",
+    ]
+    assert run.err == b""  # not a terminal: no progress bar
+    ls = spawn(["netsuite", "ls", f"localhost:{port}"])
+    assert await ls.ended == 0
+    lines = ls.out.decode().splitlines()
+    assert [line.split("  ")[-1] for line in lines] == ["notes.txt", "photo one.jpg"]
+    assert sha(photo.read_bytes()) in lines[1]
+    out = tmp_path / "out"
+    out.mkdir()
+    get = spawn(["netsuite", "download", f"127.0.0.1:{port}", "photo one.jpg", "-o", str(out), "--progress", "json"])
+    assert await get.ended == 0, get.err
+    assert (out / "photo one.jpg").read_bytes() == photo.read_bytes()
+    events = [json.loads(line) for line in get.err.decode().splitlines()]
+    assert events[0] == {"event": "progress", "file": "photo one.jpg", "done": 0, "total": 2_500_000}
+    assert events[-1] == {"event": "done", "file": "photo one.jpg", "size": 2_500_000, "sha256": sha(photo.read_bytes())}
+    # Again, without --force: refused, the local file untouched.
+    again = spawn(["netsuite", "download", f"127.0.0.1:{port}", "photo one.jpg", "-o", str(out), "-q"])
+    assert await again.ended == 1
+    assert again.err.decode() == f"netsuite download: photo one.jpg: {out / 'photo one.jpg'} exists; use --force to replace it\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_errors_are_one_line_each(file_server, tmp_path: Path) -> None:
+    port = await file_server("--max-file-size", "1K")
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.write_bytes(b"s" * 100)
+    big.write_bytes(b"b" * 2000)
+    run = spawn(["netsuite", "upload", f"127.0.0.1:{port}", str(big), str(small), str(small)])
+    assert await run.ended == 1
+    assert run.err.decode().splitlines() == [
+        f"netsuite upload: {big}: server refused: too-large: 2000 bytes is over the limit of 1024",
+        f"netsuite upload: {small}: server refused: exists: small exists; ask to overwrite it",
+    ]
+    assert run.out.decode().splitlines() == [f"stored small 100 bytes sha256 {sha(b's' * 100)}"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_token_file(file_server, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("letmein\n")
+    port = await file_server("--token-file", str(token))
+    denied = spawn(["netsuite", "ls", f"127.0.0.1:{port}"])
+    assert await denied.ended == 1
+    assert denied.err == b"netsuite ls: server refused: auth-required: the server needs a token\n"
+    allowed = spawn(["netsuite", "ls", f"127.0.0.1:{port}", "--token-file", str(token)])
+    assert await allowed.ended == 0, allowed.err
+
+
+@pytest.mark.skipif(shutil.which("nc") is None, reason="needs netcat-openbsd (.ci/run installs it)")
+@pytest_twisted.ensureDeferred
+async def test_the_documented_nc_recipe(file_server, tmp_path: Path) -> None:
+    port = await file_server()
+    picture = tmp_path / "cat picture.png"
+    picture.write_bytes(os.urandom(300_000))
+    script = (
+        'file="$1"; name="$2"; size=$(wc -c < "$file"); '
+        '{ printf \'PUT %s %s\\n\' "$size" "$name"; cat "$file"; } | nc -N 127.0.0.1 "$3"'
+    )
+    run = spawn(["/bin/sh", "-c", script, "sh", str(picture), "cat picture.png", str(port)])
+    assert await run.ended == 0, run.err
+    assert run.out.decode().splitlines() == [
+        "NETSUITE-FILES 1",
+        "READY 0",
+        f"STORED 300000 {sha(picture.read_bytes())} cat picture.png",
+    ]
+    assert (tmp_path / "store" / "cat picture.png").read_bytes() == picture.read_bytes()
