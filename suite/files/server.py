@@ -163,7 +163,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             return
         except FileError as e:
             self._send_error(e)
-            if raw[:4].upper() == b"PUT ":
+            if raw[:3].upper() == b"PUT":
                 self._close()  # its data may follow: it cannot be read as commands
             return
         self._dispatch(command)
