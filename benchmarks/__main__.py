@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import chat
+from benchmarks import chat, files
 from benchmarks._harness import machine_line, write_result
 
-SCENARIOS = {"chat": chat.run}
+SCENARIOS = {"chat": chat.run, "files": files.run}
 
 
 def main(argv: list[str] | None = None) -> None:

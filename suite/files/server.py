@@ -263,7 +263,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             return
         self._session = session
         self._body_done = False
-        session.on_drained = self._disk_drained
+        session.on_written = self._disk_progress
         self.setTimeout(self.factory.transfer_timeout)
         self._send(f"READY {session.offset}")
         log.info("receiving {name} ({size} bytes from {offset}) from {peer}",
@@ -287,8 +287,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             self._body_done = True
             self.setLineMode(data[len(take):])
 
-    def _disk_drained(self) -> None:
-        if self._disk_paused:
+    def _disk_progress(self) -> None:
+        # Resume at half the buffer, not at empty: the disk keeps working
+        # while the network refills it.
+        session = self._session
+        if self._disk_paused and (session is None or session.pending <= self.factory.disk_buffer // 2):
             self._disk_paused = False
             if not self._closing and not self._busy:
                 self.transport.resumeProducing()

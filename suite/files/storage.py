@@ -72,6 +72,11 @@ def _hash_fd(fd: int, hasher: Any, length: int | None = None) -> Any:
     return hasher
 
 
+def _hash_blocks(hasher: Any, blocks: list[bytes]) -> None:
+    for block in blocks:
+        hasher.update(block)
+
+
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
@@ -288,9 +293,13 @@ class Storage:
             path = part
         return UploadSession(self, name, size, sha256, overwrite, path, fd, offset, hasher)
 
+    def _write_blocks(self, fd: int, blocks: list[bytes]) -> None:
+        """Blocking: write blocks in order."""
+        for block in blocks:
+            self._write_block(fd, block)
+
     # Disk writes go through here, so tests can inject failures (ENOSPC).
-    def _write_block(self, fd: int, hasher: Any, block: bytes) -> None:
-        hasher.update(block)
+    def _write_block(self, fd: int, block: bytes) -> None:
         _write_all(fd, block)
 
     def _commit(self, session: UploadSession) -> StoredFile:
@@ -389,10 +398,11 @@ class UploadSession:
     """
     One upload in progress: bytes in, in order, to a hidden file.
 
-    Data is gathered into blocks of :data:`BLOCK` bytes and written (and
-    hashed) off the reactor thread, one block at a time.  :attr:`pending`
+    Data is gathered into blocks of :data:`BLOCK` bytes, hashed and written
+    off the reactor thread; blocks that arrive while a write is under way
+    go together in the next one.  :attr:`pending`
     is what is waiting for the disk; the caller pauses its input while it
-    is high and :attr:`on_drained` is called when it falls again.
+    is high, and :attr:`on_written` tells it when a write has finished.
     """
 
     def __init__(
@@ -409,12 +419,15 @@ class UploadSession:
         self.received = offset
         self.hasher = hasher
         self.pending = 0
-        self.on_drained: Callable[[], None] | None = None
+        #: Called each time a block reached the disk (``pending`` fell).
+        self.on_written: Callable[[], None] | None = None
         self.failure: FileError | None = None
         self._fd = fd
         self._buffer: list[bytes] = []
         self._buffered = 0
-        self._tail: defer.Deferred[None] = defer.succeed(None)
+        self._queue: list[bytes] = []
+        self._writing = False
+        self._idle_waiters: list[defer.Deferred[None]] = []
         self._ended = False
 
     @property
@@ -438,11 +451,20 @@ class UploadSession:
         self._buffer.clear()
         self._buffered = 0
         self.pending += len(block)
+        self._queue.append(block)
+        self._pump()
 
-        def write(_: None) -> defer.Deferred[None] | None:
-            if self.failure is not None:  # an earlier block failed: drop the rest
-                return None
-            return self.storage.run(self.storage._write_block, self._fd, self.hasher, block)
+    def _pump(self) -> None:
+        """Hand every waiting block to the disk in one go, unless a write is under way."""
+        if self._writing or not self._queue:
+            if not self._writing and self._idle_waiters:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+            return
+        blocks, self._queue = self._queue, []
+        size = sum(map(len, blocks))
+        self._writing = True
 
         def failed(failure: Any) -> None:
             error = failure.value
@@ -453,11 +475,32 @@ class UploadSession:
                 self.failure = FileError(ErrorCode.INTERNAL, "the server could not write the file")
 
         def written(_: None) -> None:
-            self.pending -= len(block)
-            if self.on_drained is not None and self.pending == 0:
-                self.on_drained()
+            self._writing = False
+            self.pending -= size
+            if self.on_written is not None:
+                self.on_written()
+            self._pump()
 
-        self._tail.addCallback(write).addErrback(failed).addCallback(written)
+        if self.failure is not None:  # an earlier write failed: drop the rest
+            d: defer.Deferred[Any] = defer.succeed(None)
+        else:
+            # One trip to the threads per batch, not per block: while the
+            # disk works, the next blocks gather here.  Hashing and writing
+            # run side by side (both release the GIL).
+            hashed = self.storage.run(_hash_blocks, self.hasher, blocks)
+            stored = self.storage.run(self.storage._write_blocks, self._fd, blocks)
+            d = defer.gatherResults([stored, hashed], consumeErrors=True)
+            d.addErrback(lambda f: f.value.subFailure if isinstance(f.value, defer.FirstError) else f)
+        d.addErrback(failed).addCallback(written)
+
+    def _flushed(self) -> defer.Deferred[None]:
+        """Fires once every accepted byte has been written (or failed)."""
+        self._submit()
+        if not self._writing and not self._queue:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
 
     async def finish(self) -> StoredFile:
         """
@@ -468,8 +511,7 @@ class UploadSession:
         """
         assert self.remaining == 0
         self.storage._settle(self)
-        self._submit()
-        await self._tail
+        await self._flushed()
         try:
             if self.failure is not None:
                 raise self.failure
@@ -497,8 +539,7 @@ class UploadSession:
         it.  Returns whether the data was kept.
         """
         self.storage._settle(self)
-        self._submit()
-        await self._tail
+        await self._flushed()
         keep = self.sha256 is not None and self.failure is None
         try:
             if keep:

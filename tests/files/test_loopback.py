@@ -148,7 +148,7 @@ async def test_concurrent_uploads_of_one_name(server, tmp_path: Path) -> None:
 async def test_disk_full_then_recovery(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     factory, endpoint = server()
 
-    def full(self: Storage, fd: int, hasher: Any, block: bytes) -> None:
+    def full(self: Storage, fd: int, block: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     real = Storage._write_block

@@ -358,7 +358,7 @@ def test_free_space_checked_up_front(tmp_path: Path) -> None:
 def test_disk_full_during_write(files: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     real = Storage._write_block
 
-    def full(self: Storage, fd: int, hasher: Any, block: bytes) -> None:
+    def full(self: Storage, fd: int, block: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Storage, "_write_block", full)
@@ -458,7 +458,7 @@ class SlowDisk:
         self.waiting: list[tuple[Any, tuple[Any, ...], defer.Deferred[Any]]] = []
 
     def __call__(self, f: Any, *args: Any) -> defer.Deferred[Any]:
-        if f.__name__ != "_write_block":
+        if f.__name__ != "_write_blocks":
             return defer.maybeDeferred(f, *args)
         d: defer.Deferred[Any] = defer.Deferred()
         self.waiting.append((f, args, d))
