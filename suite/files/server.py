@@ -81,6 +81,10 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             return
         self._admitted = True
         self._authorized = factory.token is None
+        if hasattr(self.transport, "bufferSize"):
+            # Twisted reads (and buffers writes) in 64 KiB steps; files move
+            # in 1 MiB steps: 16 times fewer trips through the reactor.
+            self.transport.bufferSize = 1 << 20
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.idle_timeout)
         self._send(PROTOCOL + ("" if self._authorized else " auth-required"))
