@@ -40,7 +40,7 @@ def describe_line(stored: StoredFile) -> str:
 class _Sender(FileSender):
     """FileSender with large chunks, telling its protocol each time it sends."""
 
-    CHUNK_SIZE = 256 * 1024
+    CHUNK_SIZE = 1 << 20
 
     def __init__(self, on_progress: Any) -> None:
         self._on_progress = on_progress
