@@ -77,6 +77,21 @@ def run(quick: bool = False) -> str:
         down = {s.name: Series(s.name) for s in download_servers()}
         rss = {"upload": Series("netsuite upload (upload)"), "download": Series("netsuite upload (download)")}
         timeout = 120 + size / 20e6
+
+        def measure(server: Server, direction: str, what: str, results: dict[str, Series], peak: Series) -> None:
+            """One transfer against a fresh server; netsuite's peak RSS too."""
+            port = server.start()
+            try:
+                argv = [PYTHON, "-m", "benchmarks.fileload", direction, str(port), what]
+                netsuite = server.name == "netsuite upload"
+                if netsuite:
+                    argv += ["--netsuite", "bench.bin"]
+                results[server.name].values.append(run_load(argv, timeout)["mb_per_s"])
+                if netsuite:
+                    peak.values.append(_peak_rss_mb(server))
+            finally:
+                server.stop()
+
         for rep in range(repetitions):
             servers = upload_servers()
             # Rotate the order each repetition: on some machines writing a
@@ -89,29 +104,11 @@ def run(quick: bool = False) -> str:
                 sinks.mkdir()
                 if netsuite:
                     shutil.rmtree(storage, ignore_errors=True)
-                port = server.start()
-                try:
-                    argv = [PYTHON, "-m", "benchmarks.fileload", "upload", str(port), str(source)]
-                    if netsuite:
-                        argv += ["--netsuite", "bench.bin"]
-                    up[server.name].values.append(run_load(argv, timeout)["mb_per_s"])
-                    if netsuite:
-                        rss["upload"].values.append(_peak_rss_mb(server))
-                finally:
-                    server.stop()
+                measure(server, "upload", str(source), up, rss["upload"])
             # The netsuite upload above left bench.bin (with its digest indexed) to download.
             for server in download_servers():
-                netsuite = server.name == "netsuite upload"
-                port = server.start()
-                try:
-                    argv = [PYTHON, "-m", "benchmarks.fileload", "download", str(port), str(size)]
-                    if netsuite:
-                        argv += ["--netsuite", "bench.bin"]
-                    down[server.name].values.append(run_load(argv, timeout)["mb_per_s"])
-                    if netsuite:
-                        rss["download"].values.append(_peak_rss_mb(server))
-                finally:
-                    server.stop()
+                measure(server, "download", str(size), down, rss["download"])
+
         fastest_up = max(up.values(), key=lambda s: s.median).name
         fastest_down = max(down.values(), key=lambda s: s.median).name
         label = f"{size >> 20} MiB"

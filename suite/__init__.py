@@ -7,6 +7,7 @@ tests/test_exports.py); everything else may change.
 
 from suite.chat import ChatFactory, ChatProtocol, ChatRoom, ChatServer, parse_server_line
 from suite.echo import EchoFactory, EchoProtocol, UDPEchoProtocol, UDPEchoStats
+from suite.files import FileError, FileFactory, FileProtocol, Storage, StoredFile
 from suite.endpoints import (
     CannotListen,
     EndpointError,
@@ -27,7 +28,12 @@ __all__ = [
     "EchoFactory",
     "EchoProtocol",
     "EndpointError",
+    "FileError",
+    "FileFactory",
+    "FileProtocol",
     "ListeningService",
+    "Storage",
+    "StoredFile",
     "UDPEchoProtocol",
     "UDPEchoStats",
     "UDPServerEndpoint",

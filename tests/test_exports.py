@@ -16,7 +16,12 @@ def test_public_names() -> None:
         "EchoFactory",
         "EchoProtocol",
         "EndpointError",
+        "FileError",
+        "FileFactory",
+        "FileProtocol",
         "ListeningService",
+        "Storage",
+        "StoredFile",
         "UDPEchoProtocol",
         "UDPEchoStats",
         "UDPServerEndpoint",
@@ -29,6 +34,9 @@ def test_public_names() -> None:
 
 
 def test_importing_installs_no_reactor() -> None:
-    code = "import sys, suite, suite.tap, suite.cli; print('twisted.internet.reactor' in sys.modules)"
+    code = (
+        "import sys, suite, suite.tap, suite.cli, suite.files.client; "
+        "print('twisted.internet.reactor' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -48,6 +48,16 @@ def describe_failure(failure: Failure | BaseException, target: HostPort, timeout
     return f"{target}: {e}"
 
 
+async def checked(d: Any, target: HostPort, timeout: float | None = None) -> Any:
+    """Await ``d``; any failure becomes a :class:`ClientError` with one human line."""
+    try:
+        return await d
+    except ClientError:
+        raise
+    except Exception as e:
+        raise ClientError(describe_failure(e, target, timeout)) from None
+
+
 def client_endpoint(
     reactor: Any, target: HostPort, *, tls: bool = False, cafile: str | None = None, timeout: float = 10.0
 ) -> IStreamClientEndpoint:

@@ -19,7 +19,7 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
 from suite.chat.wire import parse_server_line, sanitize
-from suite.cli._net import MAX_LINE, ClientError, StdinLines, connect, describe_failure
+from suite.cli._net import MAX_LINE, ClientError, StdinLines, checked, connect
 from suite.cli.address import HostPort, host_port_argument
 
 
@@ -91,12 +91,8 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     """Run ``netsuite chat`` with parsed ``args``."""
     target: HostPort = args.address
     client = ChatClient(sys.stdout)
-    try:
-        await connect(reactor, target, client, tls=args.tls, cafile=args.cafile, timeout=args.timeout)
-    except ClientError:
-        raise
-    except Exception as e:
-        raise ClientError(describe_failure(e, target, args.timeout)) from None
+    await checked(connect(reactor, target, client, tls=args.tls, cafile=args.cafile, timeout=args.timeout),
+                  target, args.timeout)
     if args.nick:
         client.send(b"/nick " + args.nick.encode())
     if args.room:
@@ -104,10 +100,6 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     stdin = StandardIO(StdinLines(client.send, client.leave), reactor=reactor)
     client.transport.registerProducer(stdin, True)
     try:
-        await client.done
-    except ClientError:
-        raise
-    except Exception as e:
-        raise ClientError(describe_failure(e, target)) from None
+        await checked(client.done, target)
     finally:
         stdin.loseConnection()

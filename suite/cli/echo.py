@@ -19,7 +19,7 @@ from twisted.internet.stdio import StandardIO
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from suite.cli._net import MAX_LINE, ClientError, StdinLines, connect, describe_failure, resolve
+from suite.cli._net import MAX_LINE, ClientError, StdinLines, checked, connect, resolve
 from suite.cli.address import HostPort, host_port_argument
 from suite.endpoints import MAX_DATAGRAM
 
@@ -140,12 +140,7 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
 async def _run_tcp(reactor: Any, target: HostPort, messages: list[bytes], out: BinaryIO, args: argparse.Namespace) -> None:
     client = EchoClient(out)
     timeout = args.timeout or 10.0
-    try:
-        await connect(reactor, target, client, tls=args.tls, cafile=args.cafile, timeout=timeout)
-    except ClientError:
-        raise
-    except Exception as e:
-        raise ClientError(describe_failure(e, target, timeout)) from None
+    await checked(connect(reactor, target, client, tls=args.tls, cafile=args.cafile, timeout=timeout), target, timeout)
     if args.messages:
         for message in messages:
             client.send(message)
@@ -155,12 +150,7 @@ async def _run_tcp(reactor: Any, target: HostPort, messages: list[bytes], out: B
         # Backpressure: stop reading stdin while the socket cannot keep up.
         client.transport.registerProducer(stdin, True)
         client.done.addBoth(lambda r: (client.transport.unregisterProducer(), r)[1])
-    try:
-        await client.done
-    except ClientError:
-        raise
-    except Exception as e:
-        raise ClientError(describe_failure(e, target)) from None
+    await checked(client.done, target)
 
 
 async def _run_udp(reactor: Any, target: HostPort, messages: list[bytes], out: BinaryIO, timeout: float) -> None:
