@@ -67,6 +67,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         self._authorized = False
         self._transfer = False
         self._disk_paused = False
+        self._input_ended = False
         self._abort_call: Any = None
 
     # -- connection life ---------------------------------------------------------
@@ -118,8 +119,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             defer.Deferred.fromCoroutine(session.abort())
             self._send_error(FileError(ErrorCode.SHORT, f"the data ended after {got} of {session.size} bytes"))
             self._close()
-        elif not self._busy:
-            self._close()
+        else:
+            # Commands sent before the end of input still run; then close.
+            self._input_ended = True
+            if not self._busy:
+                self._close()
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
@@ -214,6 +218,8 @@ class FileProtocol(LineReceiver, TimeoutMixin):
 
         def done(result: object) -> None:
             self._busy = False
+            if self._closing:  # the client went away meanwhile: nobody to tell
+                return
             if isinstance(result, Failure):
                 if result.check(FileError):
                     self._send_error(result.value)
@@ -223,10 +229,17 @@ class FileProtocol(LineReceiver, TimeoutMixin):
                     log.failure("{verb} failed", result, verb=command.verb)
                     self._send_error(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
                     self._close()
-            if not self._closing:
-                self.resumeProducing()
+            self._next_command()
 
         defer.Deferred.fromCoroutine(handler(command)).addBoth(done)
+
+    def _next_command(self) -> None:
+        """A command is done: take the next one, or close if input has ended."""
+        if self._closing:
+            return
+        self.resumeProducing()
+        if self._input_ended and not self._busy and self._session is None:
+            self._close()
 
     def _start_transfer(self) -> None:
         factory = self.factory
@@ -345,8 +358,8 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             else:
                 if then.verb != "DONE":
                     self._dispatch(then)
-                if not self._busy and not self._closing:
-                    self.resumeProducing()
+                if not self._busy:
+                    self._next_command()
 
         defer.Deferred.fromCoroutine(session.finish()).addBoth(stored)
 

@@ -441,6 +441,25 @@ def test_bad_offset(files: Harness) -> None:
     assert client.lines() == ["ERR bad-offset offset 6 is past the end (5 bytes)"]
 
 
+def test_commands_before_end_of_input_still_run(files: Harness) -> None:
+    """printf 'PUT ...data...LIST\nGET 0 f\n' | nc -N: everything runs, then the server closes."""
+    client = files.connect()
+    client.send(b"PUT 3 f\nabcLIST\nGET 0 f\n")
+    client.eof()
+    out = client.output().decode()
+    assert out.startswith(f"READY 0\nSTORED 3 {sha(b'abc')} f\nFILES 1\n")
+    assert out.endswith(f"DATA 3 {sha(b'abc')} 0\nabc")
+    assert client.closing
+
+
+def test_end_of_input_closes_when_idle(files: Harness) -> None:
+    client = files.connect()
+    client.send(b"LIST\n")
+    client.eof()
+    assert client.lines() == ["FILES 0"]
+    assert client.closing
+
+
 def test_quit(files: Harness) -> None:
     client = files.connect()
     client.send(b"QUIT\n")
