@@ -114,3 +114,24 @@ async def test_the_documented_nc_recipe(file_server, tmp_path: Path) -> None:
         f"STORED 300000 {sha(picture.read_bytes())} cat picture.png",
     ]
     assert (tmp_path / "store" / "cat picture.png").read_bytes() == picture.read_bytes()
+
+
+def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from suite.cli.files import ProgressReport
+
+    bar = ProgressReport("bar", quiet=False, label="photo.jpg")
+    for done in (0, 500, 1000):
+        bar(done, 1000)
+    bar.finish()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("\rphoto.jpg:") and "0.98k" in captured.err  # a tqdm bar, in KiB
+
+
+def test_quiet_and_auto_without_terminal_print_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    from suite.cli.files import ProgressReport
+
+    for report in (ProgressReport("bar", quiet=True, label="f"), ProgressReport("auto", quiet=False, label="f")):
+        report(5, 10)
+        report.finish({"size": 10})
+    assert capsys.readouterr() == ("", "")

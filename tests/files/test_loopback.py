@@ -191,3 +191,55 @@ async def test_download_resumes_from_partial(server, tmp_path: Path) -> None:
     assert progress[0] == 700_000
     assert target.read_bytes() == source.read_bytes()
     assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
+
+
+class RawClient(Protocol):
+    """Sends bytes as given (optionally half-closing), collects the reply."""
+
+    def __init__(self, data: bytes, half_close: bool = False) -> None:
+        self.data, self.half_close = data, half_close
+        self.received = b""
+        self.done: defer.Deferred[bytes] = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.data)
+        if self.half_close:
+            self.transport.loseWriteConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: object) -> None:
+        self.done.callback(self.received)
+
+
+async def raw(endpoint: TCP4ClientEndpoint, data: bytes, half_close: bool = False) -> list[str]:
+    client = RawClient(data, half_close)
+    await connectProtocol(endpoint, client)
+    return (await client.done).decode().splitlines()[1:]  # after the greeting
+
+
+@pytest.mark.parametrize("name", ["..", ".secret", "a/b", "../../etc/passwd", "back\\slash", "nul\x00", "x" * 256])
+@pytest_twisted.ensureDeferred
+async def test_rejected_names_over_the_wire(server, name: str) -> None:
+    factory, endpoint = server()
+    lines = await raw(endpoint, f"PUT 3 {name}\n".encode() + b"abc")
+    assert len(lines) == 1 and lines[0].startswith("ERR bad-name ")
+    assert await list_files(endpoint) == []
+    assert [p.name for p in factory.storage.root.iterdir()] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_short_long_and_mismatched_uploads_over_the_wire(server) -> None:
+    factory, endpoint = server()
+    assert await raw(endpoint, b"PUT 10 short\n12345", half_close=True) == [
+        "READY 0", "ERR short the data ended after 5 of 10 bytes",
+    ]
+    assert await raw(endpoint, b"PUT 5 long\n1234567890\n", half_close=True) == [
+        "READY 0", "ERR too-long more than the declared 5 bytes came; nothing was stored",
+    ]
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    lines = await raw(endpoint, f"PUT sha256={wrong} 5 wrong\n".encode() + b"12345", half_close=True)
+    assert lines[0] == "READY 0" and lines[1].startswith("ERR checksum-mismatch ")
+    assert await list_files(endpoint) == []
+    assert [p.name for p in factory.storage.root.iterdir() if p.name != Storage.INDEX] == []
