@@ -143,15 +143,18 @@ class ProcessRun(protocol.ProcessProtocol):
             self.transport.signalProcess(signal.SIGTERM)
 
 
-def spawn(args: list[str], stdin: bytes | None = b"", cwd: Path | None = None) -> ProcessRun:
+def spawn(
+    args: list[str], stdin: bytes | None = b"", cwd: Path | None = None, env: dict[str, str] | None = None
+) -> ProcessRun:
     """
     Start ``args`` (first item a program in the venv's bin directory), give
     it ``stdin`` and close its standard input; with ``stdin=None`` standard
     input stays open for the test to write to (``run.transport.write``).
+    ``env`` adds environment variables.
     """
     run = ProcessRun()
     program = args[0] if args[0].startswith("/") else str(BIN / args[0])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     reactor.spawnProcess(run, program, [program, *args[1:]], env=env, path=str(cwd or ROOT))
     if stdin is not None:
         run.transport.write(stdin)
