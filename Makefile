@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 MODE   ?= all
 ARGS   ?=
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench apidocs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,8 @@ clean:
 ## make bench [BENCH_ARGS="--quick chat"]: side-by-side benchmarks, see benchmarks/README.md
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+## make apidocs: API reference from the docstrings into build/apidocs (warnings are errors)
+apidocs: install
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/pydoctor --project-name=netsuite --docformat=restructuredtext --html-output=build/apidocs -q -W suite

@@ -5,10 +5,10 @@ Helpers for testing code that embeds netsuite, without sockets.
 behind an in-memory client endpoint, in the spirit of ``treq.testing``:
 your code connects to it exactly as it would connect over TCP, and the
 test moves the bytes with :meth:`MemoryServer.flush` or waits for a result
-with :meth:`MemoryServer.settle`.  Time is a :class:`~twisted.internet.task.Clock`
+with :meth:`MemoryServer.settle`.  Time is a ``twisted.internet.task.Clock``
 the test controls.
 
-:func:`inline` runs a :class:`~suite.files.Storage`'s disk work in the
+:func:`inline` runs a :class:`suite.files.Storage`'s disk work in the
 calling thread, so file-service tests need no thread pool::
 
     server = MemoryServer(FileFactory(Storage(tmp_path, run=inline, min_free=0)))
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 def inline(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
-    """Run ``f(*args)`` now, in this thread; a ``run=`` for :class:`~suite.files.Storage`."""
+    """Run ``f(*args)`` now, in this thread; a ``run=`` for :class:`suite.files.Storage`."""
     return defer.maybeDeferred(f, *args)
 
 

@@ -2,7 +2,7 @@
 The chat connection: lines in, commands and messages out, with limits.
 
 :class:`ChatProtocol` reads LF- or CRLF-terminated UTF-8 lines and hands
-them to the factory's :class:`~suite.chat.rooms.ChatServer`.  It enforces the
+them to the factory's :class:`suite.chat.rooms.ChatServer`.  It enforces the
 per-connection limits: line length, flood control, a cap on output the
 client has not read, and an optional idle timeout.
 """
