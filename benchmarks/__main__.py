@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import chat, files
-from benchmarks._harness import machine_line, write_result
+from benchmarks import chat, echo, files
+from benchmarks._harness import CHARTS, machine_line, write_charts, write_result
 
-SCENARIOS = {"chat": chat.run, "files": files.run}
+SCENARIOS = {"echo": echo.run, "chat": chat.run, "files": files.run}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> None:
         text = f"## {name}\n\nMachine: {machine}\n\n{report}"
         print(report + "\n", flush=True)
         if not args.quick:
+            charts = write_charts(name)
+            if charts:
+                text += "\n\n" + "\n\n".join(f"![{p.stem}]({p.name})" for p in charts)
             print(f"(written to {write_result(name, text)})\n")
+        else:
+            CHARTS.clear()
     sys.stdout.flush()
 
 

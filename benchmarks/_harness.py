@@ -101,8 +101,18 @@ class Series:
         return statistics.median(self.values)
 
 
-def table(title: str, metric: str, series: Sequence[Series], baseline: str, higher_is_better: bool = True) -> str:
-    """A markdown table: median, min-max and ratio to ``baseline`` per server."""
+def table(
+    title: str, metric: str, series: Sequence[Series], baseline: str | None = None, higher_is_better: bool = True
+) -> str:
+    """
+    A markdown table: median, min-max and ratio per server.  Ratios are to
+    ``baseline``, or by default to the best baseline (every server whose
+    name does not start with "netsuite") measured in the same run.
+    """
+    if baseline is None:
+        others = [s for s in series if not s.name.startswith("netsuite")] or list(series)
+        best = (max if higher_is_better else min)(others, key=lambda s: s.median)
+        baseline = best.name
     base = next(s for s in series if s.name == baseline).median
     lines = [
         f"### {title}",
@@ -119,9 +129,55 @@ def table(title: str, metric: str, series: Sequence[Series], baseline: str, high
             f"| {s.name} | {s.median:,.1f} | {min(s.values):,.1f} – {max(s.values):,.1f} | {ratio} |"
         )
     lines.append("")
-    lines.append(f"{len(series[0].values)} repetitions, servers alternating; "
+    better = "higher" if higher_is_better else "lower"
+    lines.append(f"{len(series[0].values)} repetitions, servers alternating; {better} is better; "
                  f"ratio > 1 means better than {baseline}.")
+    CHARTS.append((title, metric, list(series)))
     return "\n".join(lines)
+
+
+#: Tables made in this run, for charts: (title, metric, series).
+CHARTS: list[tuple[str, str, list[Series]]] = []
+
+
+def write_charts(name: str) -> list[Path]:
+    """One PNG bar chart (median, min-max whiskers) per table of this scenario, if matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    RESULTS.mkdir(exist_ok=True)
+    paths = []
+    for number, (title, metric, series) in enumerate(CHARTS, 1):
+        figure, axes = plt.subplots(figsize=(7, 0.6 + 0.5 * len(series)))
+        medians = [s.median for s in series]
+        low = [s.median - min(s.values) for s in series]
+        high = [max(s.values) - s.median for s in series]
+        colors = ["#c0392b" if s.name.startswith("netsuite") else "#7f8c8d" for s in series]
+        axes.barh([s.name for s in series], medians, xerr=[low, high], color=colors, capsize=3)
+        axes.invert_yaxis()
+        axes.set_xlabel(metric)
+        axes.set_title(title, fontsize=10)
+        figure.tight_layout()
+        path = RESULTS / f"{name}-{number}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        paths.append(path)
+    CHARTS.clear()
+    return paths
+
+
+def compile_c(source: Path, workdir: Path) -> Path | None:
+    """Compile a C program with the system compiler; None when there is none."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    binary = workdir / source.stem
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
 
 
 def machine_line() -> str:

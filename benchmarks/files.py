@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, run_load, table
-
-
-def _compile_c(workdir: Path) -> Path | None:
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        return None
-    binary = workdir / "filebench"
-    subprocess.run([compiler, "-O2", "-o", str(binary), str(HERE / "servers" / "filebench.c")], check=True)
-    return binary
+from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, compile_c, run_load, table
 
 
 def _peak_rss_mb(server: Server) -> float:
@@ -52,7 +42,7 @@ def run(quick: bool = False) -> str:
         with open(source, "wb") as f:
             for _ in range(size >> 20):
                 f.write(block)
-        c_binary = _compile_c(workdir)
+        c_binary = compile_c(HERE / "servers" / "filebench.c", workdir)
         sinks = workdir / "sinks"
         sinks.mkdir()
         storage = workdir / "storage"
@@ -109,12 +99,10 @@ def run(quick: bool = False) -> str:
             for server in download_servers():
                 measure(server, "download", str(size), down, rss["download"])
 
-        fastest_up = max(up.values(), key=lambda s: s.median).name
-        fastest_down = max(down.values(), key=lambda s: s.median).name
         label = f"{size >> 20} MiB"
         return "\n\n".join([
-            table(f"Upload of {label} over loopback (fsynced)", "MB/s", list(up.values()), fastest_up),
-            table(f"Download of {label} over loopback", "MB/s", list(down.values()), fastest_down),
+            table(f"Upload of {label} over loopback (fsynced)", "MB/s", list(up.values())),
+            table(f"Download of {label} over loopback", "MB/s", list(down.values())),
             table("netsuite file server peak RSS", "MB", list(rss.values()), rss["upload"].name,
                   higher_is_better=False),
         ])

@@ -172,6 +172,8 @@ class UDPEchoProtocol(DatagramProtocol):
         # The global bucket holds one second's worth.
         self.global_bucket = TokenBucket(global_rate, max(1.0, global_rate or 1.0), clock)
         self.stats = UDPEchoStats()
+        self._seconds = clock.seconds
+        self._limited = rate is not None or global_rate is not None
         self._refusal_log = ThrottledLog(self.log, clock)
         self._rate_log = ThrottledLog(self.log, clock)
 
@@ -190,10 +192,12 @@ class UDPEchoProtocol(DatagramProtocol):
                 port=port,
             )
             return
-        if not self.per_source.allow(host) or not self.global_bucket.consume():
-            stats.rate_limited += 1
-            self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
-            return
+        if self._limited:
+            now = self._seconds()  # one clock read for both buckets
+            if not self.per_source.allow(host, now) or not self.global_bucket.consume(1.0, now):
+                stats.rate_limited += 1
+                self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
+                return
         self.transport.write(data, addr)
         stats.echoed += 1
 

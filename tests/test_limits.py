@@ -48,14 +48,13 @@ def test_rate_table_memory_is_bounded() -> None:
     assert len(table) == 100
 
 
-def test_rate_table_forgets_least_recent() -> None:
+def test_rate_table_forgets_oldest() -> None:
     table = RateLimiterTable(rate=1, burst=1, clock=Clock(), max_keys=2)
     table.allow("old")
     table.allow("busy")
-    table.allow("old")  # touched: "busy" is now the least recent
-    table.allow("new")
-    assert not table.allow("old")  # still remembered, bucket empty
-    assert table.allow("busy")  # forgotten, so a fresh bucket
+    table.allow("new")  # the table is full: "old" is forgotten
+    assert table.allow("old")  # a fresh bucket
+    assert not table.allow("new")  # still remembered, bucket empty
 
 
 def test_connection_limit_total() -> None:

@@ -1,0 +1,110 @@
+"""
+TCP and UDP echo: netsuite's echo services (every limit and guard on) next
+to the echo servers of Twisted's documentation, the same in asyncio, and a
+C epoll server, driven by the C load generator (benchmarks/loadgen.c),
+which verifies every echoed byte.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, compile_c, run_load, table
+
+# netsuite's UDP limits stay on (each datagram goes through the guard and
+# both token buckets) with rates above what the load generator sends.
+UDP_LIMITS = ["--udp-rate", "100000000", "--udp-burst", "100000000", "--udp-global-rate", "100000000"]
+
+
+def servers(kind: str, cecho: Path | None) -> list[Server]:
+    ready = r"listening on (\d+)"
+    listed = []
+    if cecho is not None:
+        listed.append(Server("C epoll", [str(cecho), kind], ready))
+    listed += [
+        Server("twisted docs", [PYTHON, str(HERE / "servers" / "twisted_echo.py"), kind], ready),
+        Server("asyncio", [PYTHON, str(HERE / "servers" / "asyncio_echo.py"), kind], ready),
+    ]
+    try:
+        import uvloop  # noqa: F401
+
+        listed.append(Server("uvloop", [PYTHON, str(HERE / "servers" / "asyncio_echo.py"), kind, "--uvloop"], ready))
+    except ImportError:
+        pass
+    if kind == "tcp":
+        listed.append(Server("netsuite echo", [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "echo",
+                                               "--listen", "tcp:0:interface=127.0.0.1"],
+                             r"echo listening on tcp 127\.0\.0\.1:(\d+)"))
+    else:
+        listed.append(Server("netsuite udp-echo", [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "udp-echo",
+                                                   "--listen", "udp:0:interface=127.0.0.1", *UDP_LIMITS],
+                             r"udp-echo listening on udp 127\.0\.0\.1:(\d+)"))
+    return listed
+
+
+def run(quick: bool = False) -> str:
+    repetitions = 1 if quick else 3
+    warmup, seconds = ("0.2", "0.5") if quick else ("0.5", "2")
+    with tempfile.TemporaryDirectory(prefix="netsuite-bench-") as tmp:
+        loadgen = compile_c(HERE / "loadgen.c", Path(tmp))
+        if loadgen is None:
+            return "(echo scenarios need a C compiler for the load generator: skipped)"
+        cecho = compile_c(HERE / "servers" / "cecho.c", Path(tmp))
+        tcp_cases = {
+            "latency": ("1", "1", "64"),
+            "pipelined": ("100", "16", "64"),
+            "bulk": ("10", "4", "65536"),
+        }
+        results: dict[str, dict[str, Series]] = {}
+        for case in [*tcp_cases, "latency-p99", "udp", "udp-loss"]:
+            kind = "udp" if case.startswith("udp") else "tcp"
+            results[case] = {s.name: Series(s.name) for s in servers(kind, cecho)}
+        for _ in range(repetitions):
+            for server in servers("tcp", cecho):
+                for case, (conns, inflight, size) in tcp_cases.items():
+                    port = server.start()  # a fresh server per measurement
+                    try:
+                        result = run_load([str(loadgen), "tcp", str(port), conns, inflight, size, warmup, seconds], 60)
+                    finally:
+                        server.stop()
+                    if result["errors"]:
+                        raise RuntimeError(f"{server.name} echoed wrong bytes: {result}")
+                    if case == "latency":
+                        results["latency"][server.name].values.append(result["p50_us"])
+                        results["latency-p99"][server.name].values.append(result["p99_us"])
+                    elif case == "pipelined":
+                        results[case][server.name].values.append(result["messages_per_s"])
+                    else:
+                        results[case][server.name].values.append(result["mb_per_s"])
+            for server in servers("udp", cecho):
+                port = server.start()
+                try:
+                    result = run_load([str(loadgen), "udp", str(port), "16", "4", "64", warmup, seconds], 60)
+                finally:
+                    server.stop()
+                results["udp"][server.name].values.append(result["replies_per_s"])
+                results["udp-loss"][server.name].values.append(result["loss_ratio"] * 100)
+        report = [
+            table("TCP echo, 1 connection × 1 message of 64 B in flight: round trip", "p50 µs",
+                  list(results["latency"].values()), higher_is_better=False),
+            table("TCP echo, 1 connection × 1 message of 64 B in flight: round trip", "p99 µs",
+                  list(results["latency-p99"].values()), higher_is_better=False),
+            table("TCP echo, 100 connections × 16 messages of 64 B in flight", "messages/s",
+                  list(results["pipelined"].values())),
+            table("TCP echo, 10 connections × 4 messages of 64 KiB in flight", "MB/s",
+                  list(results["bulk"].values())),
+            table("UDP echo, 16 sockets × 4 datagrams of 64 B in flight", "replies/s",
+                  list(results["udp"].values())),
+        ]
+        loss = ", ".join(f"{s.name} {s.median:.3f}%" for s in results["udp-loss"].values())
+        report.append(f"UDP loss (median): {loss}.")
+        if cecho is not None:
+            pipelined = results["pipelined"]
+            python = max(s.median for name, s in pipelined.items() if name != "C epoll")
+            headroom = pipelined["C epoll"].median / python if python else float("nan")
+            report.append(
+                f"Load generator headroom: it drives the C server at {pipelined['C epoll'].median:,.0f} messages/s, "
+                f"{headroom:.1f}× the fastest Python server, so it is not what bounds the Python servers."
+            )
+        return "\n\n".join(report)
