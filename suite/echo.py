@@ -171,7 +171,7 @@ class UDPEchoProtocol(DatagramProtocol):
         self.per_source = RateLimiterTable(rate, burst, clock, max_keys=max_sources)
         # The global bucket holds one second's worth.
         self.global_bucket = TokenBucket(global_rate, max(1.0, global_rate or 1.0), clock)
-        self.stats = UDPEchoStats()
+        self._echoed = self._refused = self._rate_limited = 0
         self._seconds = clock.seconds
         self._limited = rate is not None or global_rate is not None
         self._refusal_log = ThrottledLog(self.log, clock)
@@ -180,12 +180,19 @@ class UDPEchoProtocol(DatagramProtocol):
     def startProtocol(self) -> None:
         self.deny_ports.add(self.transport.getHost().port)
 
+    @property
+    def stats(self) -> UDPEchoStats:
+        """The counters so far."""
+        return UDPEchoStats(
+            received=self._echoed + self._refused + self._rate_limited,
+            echoed=self._echoed, refused=self._refused, rate_limited=self._rate_limited,
+        )
+
+    # The hot path of the service: kept to plain attribute and dict work.
     def datagramReceived(self, data: bytes, addr: Any) -> None:
-        stats = self.stats
-        stats.received += 1
         host, port = addr[0], addr[1]
         if port < 1024 or port in self.deny_ports:
-            stats.refused += 1
+            self._refused += 1
             self._refusal_log.warn(
                 "not answering datagram from {host} port {port}: source port is privileged or denied",
                 host=host,
@@ -195,9 +202,9 @@ class UDPEchoProtocol(DatagramProtocol):
         if self._limited:
             now = self._seconds()  # one clock read for both buckets
             if not self.per_source.allow(host, now) or not self.global_bucket.consume(1.0, now):
-                stats.rate_limited += 1
+                self._rate_limited += 1
                 self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
                 return
         self.transport.write(data, addr)
-        stats.echoed += 1
+        self._echoed += 1
 

@@ -93,22 +93,35 @@ class RateLimiterTable:
         self.burst = burst
         self.max_keys = max_keys
         self._clock = clock
-        self._buckets: dict[Hashable, TokenBucket] = {}
+        # key -> [tokens, time of last update]: the TokenBucket arithmetic,
+        # inlined, since this runs for every datagram.
+        self._state: dict[Hashable, list[float]] = {}
 
     def allow(self, key: Hashable, now: float | None = None) -> bool:
         """Consume one token from ``key``'s bucket; ``True`` if allowed."""
-        if self.rate is None:
+        rate = self.rate
+        if rate is None:
             return True
-        buckets = self._buckets
-        bucket = buckets.get(key)
-        if bucket is None:
-            if len(buckets) >= self.max_keys:
-                del buckets[next(iter(buckets))]  # dicts keep insertion order
-            bucket = buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
-        return bucket.consume(1.0, now)
+        if now is None:
+            now = self._clock.seconds()
+        state = self._state.get(key)
+        if state is None:
+            if len(self._state) >= self.max_keys:
+                del self._state[next(iter(self._state))]  # dicts keep insertion order
+            self._state[key] = [self.burst - 1.0, now]
+            return True
+        tokens = state[0] + (now - state[1]) * rate
+        if tokens > self.burst:
+            tokens = self.burst
+        state[1] = now
+        if tokens >= 1.0:
+            state[0] = tokens - 1.0
+            return True
+        state[0] = tokens
+        return False
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._state)
 
 
 def peer_host(address: IAddress) -> str | None:
