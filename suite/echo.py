@@ -20,7 +20,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, TokenBucket, peer_host
+from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, peer_host
 
 __all__ = [
     "EchoFactory",
@@ -169,16 +169,22 @@ class UDPEchoProtocol(DatagramProtocol):
         clock = reactor if reactor is not None else _default_reactor()
         self.deny_ports = set(deny_ports)
         self.per_source = RateLimiterTable(rate, burst, clock, max_keys=max_sources)
-        # The global bucket holds one second's worth.
-        self.global_bucket = TokenBucket(global_rate, max(1.0, global_rate or 1.0), clock)
-        self._echoed = self._refused = self._rate_limited = 0
-        self._seconds = clock.seconds
+        # The global cap is the same kind of bucket, under one key, holding
+        # one second's worth.
+        self.global_limit = RateLimiterTable(global_rate, max(1.0, global_rate or 1.0), clock, max_keys=1)
         self._limited = rate is not None or global_rate is not None
+        self._echoed = self._refused = self._rate_limited = 0
         self._refusal_log = ThrottledLog(self.log, clock)
         self._rate_log = ThrottledLog(self.log, clock)
 
     def startProtocol(self) -> None:
         self.deny_ports.add(self.transport.getHost().port)
+        self.per_source.start()
+        self.global_limit.start()
+
+    def stopProtocol(self) -> None:
+        self.per_source.stop()
+        self.global_limit.stop()
 
     @property
     def stats(self) -> UDPEchoStats:
@@ -200,8 +206,7 @@ class UDPEchoProtocol(DatagramProtocol):
             )
             return
         if self._limited:
-            now = self._seconds()  # one clock read for both buckets
-            if not self.per_source.allow(host, now) or not self.global_bucket.consume(1.0, now):
+            if not self.per_source.allow(host) or not self.global_limit.allow(None):
                 self._rate_limited += 1
                 self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
                 return

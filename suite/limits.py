@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 
@@ -69,15 +70,20 @@ class TokenBucket:
 
 class RateLimiterTable:
     """
-    One :class:`TokenBucket` per key (a source address, a peer host), with a
-    bounded number of keys.
+    Token buckets per key (a source address, a peer host), for hot paths.
 
-    When the table is full the oldest key is forgotten; that key starts
-    again with a full bucket the next time it is seen.  Memory stays bounded
-    whatever the number of sources (spoofed UDP sources included), and a
-    global cap in front of the table bounds the total rate.  (Oldest, not
-    least recently used: keeping recency would cost a reordering on every
-    event, on the hot path of every datagram.)
+    Each key may have ``burst`` events at once and ``rate`` per second
+    sustained, like :class:`TokenBucket`; but buckets are refilled by
+    :meth:`refill`, which a timer calls every ``interval`` seconds, instead
+    of by reading the clock on every event, so :meth:`allow` is one dict
+    lookup.  A bucket that refills to full is forgotten (it is the same as a
+    new one), so the table holds only keys seen lately, and at most
+    ``max_keys``: when full, the oldest key is forgotten and starts again
+    with a full bucket.  Memory stays bounded whatever the number of sources
+    (spoofed UDP sources included); a global cap in front of the table
+    bounds the total rate.
+
+    :meth:`start` runs the refill timer on ``clock``; :meth:`stop` ends it.
     """
 
     def __init__(
@@ -86,42 +92,64 @@ class RateLimiterTable:
         burst: float,
         clock: IReactorTime,
         max_keys: int = 4096,
+        interval: float = 0.1,
     ) -> None:
         if max_keys < 1:
             raise ValueError(f"max_keys must be at least 1, not {max_keys!r}")
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive or None, not {rate!r}")
         self.rate = rate
-        self.burst = burst
+        self.burst = float(burst)
         self.max_keys = max_keys
+        self.interval = interval
         self._clock = clock
-        # key -> [tokens, time of last update]: the TokenBucket arithmetic,
-        # inlined, since this runs for every datagram.
-        self._state: dict[Hashable, list[float]] = {}
+        self._tokens: dict[Hashable, float] = {}
+        self._timer: LoopingCall | None = None
 
-    def allow(self, key: Hashable, now: float | None = None) -> bool:
-        """Consume one token from ``key``'s bucket; ``True`` if allowed."""
-        rate = self.rate
-        if rate is None:
+    def allow(self, key: Hashable) -> bool:
+        """Take one token from ``key``'s bucket; ``True`` if there was one."""
+        if self.rate is None:
             return True
-        if now is None:
-            now = self._clock.seconds()
-        state = self._state.get(key)
-        if state is None:
-            if len(self._state) >= self.max_keys:
-                del self._state[next(iter(self._state))]  # dicts keep insertion order
-            self._state[key] = [self.burst - 1.0, now]
+        tokens = self._tokens.get(key)
+        if tokens is None:
+            if len(self._tokens) >= self.max_keys:
+                del self._tokens[next(iter(self._tokens))]  # dicts keep insertion order
+            self._tokens[key] = self.burst - 1.0
             return True
-        tokens = state[0] + (now - state[1]) * rate
-        if tokens > self.burst:
-            tokens = self.burst
-        state[1] = now
         if tokens >= 1.0:
-            state[0] = tokens - 1.0
+            self._tokens[key] = tokens - 1.0
             return True
-        state[0] = tokens
         return False
 
+    def refill(self, intervals: int = 1) -> None:
+        """Add ``intervals`` intervals' worth of tokens to every bucket."""
+        if self.rate is None:
+            return
+        added = self.rate * self.interval * intervals
+        burst = self.burst
+        tokens = self._tokens
+        for key, value in list(tokens.items()):
+            value += added
+            if value >= burst:
+                del tokens[key]  # full: the same as a key never seen
+            else:
+                tokens[key] = value
+
+    def start(self) -> None:
+        """Refill every ``interval`` seconds on the clock, until :meth:`stop`."""
+        if self.rate is not None and self._timer is None:
+            self._timer = LoopingCall.withCount(self.refill)
+            self._timer.clock = self._clock
+            self._timer.start(self.interval, now=False)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            if self._timer.running:
+                self._timer.stop()
+            self._timer = None
+
     def __len__(self) -> int:
-        return len(self._state)
+        return len(self._tokens)
 
 
 def peer_host(address: IAddress) -> str | None:

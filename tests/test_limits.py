@@ -41,6 +41,30 @@ def test_rate_table_is_per_key() -> None:
     assert table.allow("b")
 
 
+def test_rate_table_refills_on_its_timer() -> None:
+    clock = Clock()
+    table = RateLimiterTable(rate=4, burst=5, clock=clock, interval=0.25)
+    table.start()
+    assert sum(table.allow("a") for _ in range(10)) == 5
+    clock.advance(0.25)  # one interval: one token
+    assert [table.allow("a") for _ in range(2)] == [True, False]
+    clock.advance(1.0)  # four intervals at once still count four times
+    assert sum(table.allow("a") for _ in range(10)) == 4
+    table.stop()
+    assert not clock.getDelayedCalls()
+
+
+def test_rate_table_forgets_full_buckets() -> None:
+    clock = Clock()
+    table = RateLimiterTable(rate=10, burst=5, clock=clock)
+    table.start()
+    table.allow("a")
+    assert len(table) == 1
+    clock.advance(1)
+    assert len(table) == 0  # refilled to full: nothing to remember
+    table.stop()
+
+
 def test_rate_table_memory_is_bounded() -> None:
     table = RateLimiterTable(rate=1, burst=1, clock=Clock(), max_keys=100)
     for i in range(10_000):
@@ -55,6 +79,13 @@ def test_rate_table_forgets_oldest() -> None:
     table.allow("new")  # the table is full: "old" is forgotten
     assert table.allow("old")  # a fresh bucket
     assert not table.allow("new")  # still remembered, bucket empty
+
+
+def test_rate_table_unlimited() -> None:
+    table = RateLimiterTable(rate=None, burst=1, clock=Clock())
+    table.start()
+    assert all(table.allow("a") for _ in range(1000))
+    assert len(table) == 0
 
 
 def test_connection_limit_total() -> None:

@@ -134,7 +134,7 @@ def test_limit_flags_reach_the_services(build) -> None:
     assert echo.connections.max_total == 5
     assert echo.idle_timeout is None
     assert (udp.per_source.rate, udp.per_source.burst) == (7, 3)
-    assert udp.global_bucket.rate is None
+    assert udp.global_limit.rate is None
     assert udp.deny_ports == {9000, 9001, 9002}
 
 
