@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import chat, echo, files
+from benchmarks import chat, echo, files, memory
 from benchmarks._harness import CHARTS, machine_line, write_charts, write_result
 
-SCENARIOS = {"echo": echo.run, "chat": chat.run, "files": files.run}
+SCENARIOS = {"echo": echo.run, "chat": chat.run, "files": files.run, "memory": memory.run}
 
 
 def main(argv: list[str] | None = None) -> None:
