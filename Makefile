@@ -30,6 +30,7 @@ clean:
 
 ## make bench [BENCH_ARGS="--quick chat"]: side-by-side benchmarks, see benchmarks/README.md
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 ## make apidocs: API reference from the docstrings into build/apidocs (warnings are errors)
