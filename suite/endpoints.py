@@ -13,6 +13,7 @@ got, and stops listening when stopped.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "CannotListen",
     "EndpointError",
     "ListeningService",
+    "ReusePortEndpoint",
     "UDPDescription",
     "UDPServerEndpoint",
     "describe_address",
@@ -188,6 +190,52 @@ class UDPServerEndpoint:
         )
 
 
+class ReusePortEndpoint:
+    """
+    Listens on a TCP or UDP port shared with other processes through
+    ``SO_REUSEPORT`` (Linux, BSD): the kernel spreads connections (or
+    datagrams, by source) over every process listening on it.  Used by
+    ``--workers``.
+    """
+
+    def __init__(self, reactor: Any, kind: str, port: int, interface: str = "", backlog: int = DEFAULT_BACKLOG) -> None:
+        self._reactor = reactor
+        self.kind = kind
+        self.port = port
+        self.interface = interface
+        self.backlog = backlog
+
+    @classmethod
+    def from_description(cls, reactor: Any, description: str) -> ReusePortEndpoint:
+        """``tcp:PORT[:interface=ADDR]``, ``tcp6:...`` or ``udp:PORT[:interface=ADDR]``."""
+        kind = description.split(":", 1)[0].strip().lower()
+        if kind not in ("tcp", "tcp6", "udp"):
+            raise EndpointError(f"a shared port needs a tcp:, tcp6: or udp: address, not {description!r}")
+        # The same PORT[:interface=ADDR] syntax as udp: descriptions.
+        parsed = parse_udp_description("udp" + description[len(kind):])
+        return cls(reactor, kind, parsed.port, parsed.interface)
+
+    def listen(self, target: Any) -> defer.Deferred[IListeningPort]:
+        """Bind with ``SO_REUSEPORT`` and hand the socket to the reactor."""
+        return defer.execute(self._listen, target)
+
+    def _listen(self, target: Any) -> IListeningPort:
+        v6 = self.kind == "tcp6" or ":" in self.interface
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        stream = self.kind != "udp"
+        sock = socket.socket(family, socket.SOCK_STREAM if stream else socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((self.interface or ("::" if v6 else "0.0.0.0"), self.port))
+            sock.setblocking(False)
+            if stream:
+                sock.listen(self.backlog)
+                return self._reactor.adoptStreamPort(sock.fileno(), family, target)
+            return self._reactor.adoptDatagramPort(sock.fileno(), family, target, MAX_DATAGRAM)
+        finally:
+            sock.close()  # the reactor holds its own duplicate
+
+
 def stream_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     """
     Build a Twisted server endpoint from ``description``, with a larger listen
@@ -231,7 +279,14 @@ class ListeningService(Service):
 
     log = Logger()
 
-    def __init__(self, name: str, description: str, target: IProtocolFactory | DatagramProtocol, reactor: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        target: IProtocolFactory | DatagramProtocol,
+        reactor: Any = None,
+        reuse_port: bool = False,
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
@@ -242,7 +297,9 @@ class ListeningService(Service):
         self._reactor = reactor
         self.port: IListeningPort | None = None
         # Parse now so a bad description is a usage error, not a start failure.
-        if is_datagram(description):
+        if reuse_port:
+            self._endpoint = ReusePortEndpoint.from_description(reactor, description)
+        elif is_datagram(description):
             if not isinstance(target, DatagramProtocol):
                 raise EndpointError(f"{name} is a stream service; {description!r} is a UDP address")
             self._endpoint: Any = UDPServerEndpoint.from_description(reactor, description)

@@ -9,11 +9,14 @@ runs every mode in one process.
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.runner.procmon import ProcessMonitor
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -26,6 +29,7 @@ from suite.endpoints import (
     CannotListen,
     EndpointError,
     ListeningService,
+    ReusePortEndpoint,
     is_datagram,
     parse_udp_description,
     stream_server_endpoint,
@@ -100,6 +104,9 @@ def _build_upload(options: Options, reactor: Any) -> FileFactory:
     )
 
 
+#: Modes whose state lives in each connection only: they can run in several processes.
+STATELESS = {"echo", "udp-echo"}
+
 MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in [
@@ -146,6 +153,12 @@ def _size(value: str) -> int:
 _size.coerceDoc = "Units: K, M, G, T (powers of 1024)."  # type: ignore[attr-defined]
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise usage.UsageError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def _port(value: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise usage.UsageError(f"expected a port number 1-65535, got {value!r}")
@@ -163,8 +176,13 @@ class Options(usage.Options):
         "udp:PORT[:interface=ADDR]. Defaults listen on loopback only."
     )
 
+    optFlags = [
+        ["reuse-port", None, "Listen with SO_REUSEPORT (set for the processes --workers starts)."],
+    ]
+
     optParameters = [
         ["mode", "m", "all", "Service to run: " + ", ".join([*MODES, "all"]) + ".", _mode],
+        ["workers", None, 1, "Processes sharing the port (SO_REUSEPORT), for echo and udp-echo.", _positive_int],
         ["listen", "l", None, "Address of the selected service (not with --mode all)."],
         *[
             [f"{name}-listen", None, mode.default_listen, f"Address of the {name} service."]
@@ -251,12 +269,36 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--token-file: {e.strerror}: {self['token-file']}") from None
             if not self["token"]:
                 raise usage.UsageError(f"--token-file: {self['token-file']} is empty")
+        if self["workers"] > 1 or self["reuse-port"]:
+            stateful = [m.name for m in self.selected_modes() if m.name not in STATELESS]
+            if stateful:
+                raise usage.UsageError(
+                    f"--workers shares a port between processes, which only suits the stateless "
+                    f"echo and udp-echo; {', '.join(stateful)} keeps its state in one process"
+                )
+            for mode in self.selected_modes():
+                try:
+                    ReusePortEndpoint.from_description(None, self[f"{mode.name}-listen"])
+                except EndpointError as e:
+                    raise usage.UsageError(f"--workers: {e}") from None
         # Reject malformed addresses now, as usage errors, not at start-up.
         for mode in self.selected_modes():
             try:
                 _check_address(mode, self[f"{mode.name}-listen"])
             except EndpointError as e:
                 raise usage.UsageError(str(e)) from None
+
+    def arguments(self) -> list[str]:
+        """These options as command-line arguments (what differs from the defaults)."""
+        defaults = Options()
+        args = []
+        for name, *_ in self.optParameters:
+            if self[name] != defaults[name] and name != "listen":
+                args.append(f"--{name}={self[name]}")
+        args += [f"--udp-deny-port={port}" for port in self["udp-deny-port"]]
+        args += [f"--chat-per-ip-exempt={host}" for host in self["chat-per-ip-exempt"]]
+        args += ["--reuse-port"] if self["reuse-port"] else []
+        return args
 
     def selected_modes(self) -> list[Mode]:
         """The modes this configuration runs."""
@@ -295,13 +337,59 @@ class NetsuiteService(MultiService):
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
-    """Build the service tree for ``options``: one ListeningService per mode."""
+    """Build the service tree for ``options``: one ListeningService per mode (and workers)."""
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor
     top = NetsuiteService()
+    shared = options["workers"] > 1 or options["reuse-port"]
+    listening = []
     for mode in options.selected_modes():
         target = mode.build(options, reactor)
-        ListeningService(mode.name, options[f"{mode.name}-listen"], target, reactor).setServiceParent(top)
+        service = ListeningService(mode.name, options[f"{mode.name}-listen"], target, reactor, reuse_port=shared)
+        service.setServiceParent(top)
+        listening.append(service)
+    if options["workers"] > 1:
+        WorkerPool(options, listening, reactor).setServiceParent(top)
     return top
+
+
+class WorkerPool(Service):
+    """
+    The other ``--workers`` processes: ``twistd netsuite`` again, with the
+    same options, on the ports this process got, supervised (restarted if
+    they die, stopped with us) by Twisted's ``ProcessMonitor``.
+    """
+
+    def __init__(self, options: Options, listening: list[ListeningService], reactor: Any) -> None:
+        self.setName("workers")
+        self.options = options
+        self.listening = listening
+        self.monitor = ProcessMonitor(reactor=reactor)
+
+    def worker_arguments(self) -> list[str]:
+        """The command line of one worker."""
+        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                "--nodaemon", "--pidfile=", "netsuite"]
+        args += [a for a in self.options.arguments() if not a.startswith(("--workers=", "--reuse-port"))]
+        args += ["--workers=1", "--reuse-port"]
+        for service in self.listening:
+            assert service.port is not None
+            address = service.port.getHost()
+            kind = "udp" if service.name == "udp-echo" else ("tcp6" if ":" in address.host else "tcp")
+            host = address.host.replace(":", "\\:")
+            args.append(f"--{service.name}-listen={kind}:{address.port}:interface={host}")
+        return args
+
+    def startService(self) -> None:
+        super().startService()
+        args = self.worker_arguments()
+        for number in range(1, self.options["workers"]):
+            self.monitor.addProcess(f"worker-{number}", args, env=dict(os.environ))
+        log.info("starting {count} more worker process(es)", count=self.options["workers"] - 1)
+        self.monitor.startService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self.monitor.stopService()

@@ -231,3 +231,21 @@ async def test_unix_socket_service(tmp_path, caplog_events: list) -> None:
     finally:
         await stop_tracked(factory, service.port)
         await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_reuse_port_endpoint_shares_a_port() -> None:
+    from suite.endpoints import ReusePortEndpoint
+
+    first = await ReusePortEndpoint(reactor, "tcp", 0, "127.0.0.1").listen(Factory.forProtocol(Protocol))
+    port = first.getHost().port
+    second = await ReusePortEndpoint.from_description(reactor, f"tcp:{port}:interface=127.0.0.1").listen(
+        Factory.forProtocol(Protocol)
+    )
+    udp = await ReusePortEndpoint(reactor, "udp", port, "127.0.0.1").listen(DatagramProtocol())
+    udp2 = await ReusePortEndpoint(reactor, "udp", port, "127.0.0.1").listen(DatagramProtocol())
+    try:
+        assert second.getHost().port == port == udp.getHost().port == udp2.getHost().port
+    finally:
+        for listening in (first, second, udp, udp2):
+            await listening.stopListening()

@@ -201,3 +201,28 @@ def test_make_service_tree(build) -> None:
     services = build()
     assert [s.name for s in services] == ["echo", "udp-echo", "chat", "upload"]
     assert all(isinstance(s, ListeningService) for s in services)
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--workers", "2"], "chat, upload keeps its state in one process"),
+        (["--workers", "2", "--mode", "chat"], "chat keeps its state"),
+        (["--workers", "2", "--mode", "echo", "--listen", "unix:/tmp/x"], "needs a tcp:, tcp6: or udp: address"),
+        (["--workers", "0"], "at least 1"),
+    ],
+)
+def test_workers_usage_errors(args: list[str], complaint: str) -> None:
+    with pytest.raises(usage.UsageError, match=complaint):
+        parse(*args)
+
+
+def test_workers_get_the_same_options() -> None:
+    options = parse("--mode", "echo", "--workers", "3", "--echo-max-connections", "7",
+                    "--udp-deny-port", "9000", "--listen", "tcp:0:interface=127.0.0.1")
+    assert sorted(options.arguments()) == sorted([
+        "--mode=echo", "--workers=3", "--echo-listen=tcp:0:interface=127.0.0.1",
+        "--echo-max-connections=7", "--udp-deny-port=9000",
+    ])
+    again = parse(*options.arguments())
+    assert again["echo-max-connections"] == 7 and again["udp-deny-port"] == [9000]

@@ -102,3 +102,29 @@ async def test_unknown_mode_is_usage_error(tmp_path: Path) -> None:
     server = twistd("--mode", "nope", cwd=tmp_path)
     assert await server.ended != 0
     assert b"unknown mode 'nope'; choose one of: echo, udp-echo, chat, upload, all" in server.out + server.err
+
+
+@pytest_twisted.ensureDeferred
+async def test_workers_share_the_port(runs, tmp_path: Path) -> None:
+    server = twistd("--mode", "echo", "--workers", "2", "--listen", "tcp:0:interface=127.0.0.1", cwd=tmp_path)
+    runs.append(server)
+    port = await listening_port(server, "echo")
+    await server.wait_for(rf"\[worker-1\] .* echo listening on tcp 127\.0\.0\.1:{port}".encode())
+    clients = [spawn(["netsuite", "echo", f"127.0.0.1:{port}", f"client {n}"]) for n in range(6)]
+    for n, client in enumerate(clients):
+        assert await client.ended == 0
+        assert client.out == f"client {n}\n".encode()
+    server.terminate()
+    assert await server.ended in (0, -signal.SIGTERM)
+    assert b"Server Shut Down." in server.out
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_workers(runs, tmp_path: Path) -> None:
+    server = twistd("--mode", "udp-echo", "--workers", "2", "--listen", "udp:0:interface=127.0.0.1", cwd=tmp_path)
+    runs.append(server)
+    port = await listening_port(server, "udp-echo")
+    await server.wait_for(rf"\[worker-1\] .* udp-echo listening on udp 127\.0\.0\.1:{port}".encode())
+    client = spawn(["netsuite", "echo", "--udp", f"127.0.0.1:{port}", "one", "two"])
+    assert await client.ended == 0
+    assert client.out == b"one\ntwo\n"
