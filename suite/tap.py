@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.service import MultiService, Service
-from twisted.runner.procmon import ProcessMonitor
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -366,6 +365,9 @@ class WorkerPool(Service):
         self.setName("workers")
         self.options = options
         self.listening = listening
+        # Imported here: procmon imports the reactor, which a plugin module must not.
+        from twisted.runner.procmon import ProcessMonitor
+
         self.monitor = ProcessMonitor(reactor=reactor)
 
     def worker_arguments(self) -> list[str]:
