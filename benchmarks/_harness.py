@@ -46,10 +46,13 @@ class Server:
     ready: str  #: regex with one group: the port, in the server's output
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+    pin: bool = True  #: to CPU 0; off for servers with several processes
+
+
 
     def start(self, timeout: float = 20.0) -> int:
         self.process = subprocess.Popen(
-            pinned(self.argv, 0), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT
+            pinned(self.argv, 0) if self.pin else self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT
         )
         deadline = time.monotonic() + timeout
         seen = b""

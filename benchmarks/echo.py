@@ -32,14 +32,16 @@ def servers(kind: str, cecho: Path | None) -> list[Server]:
         listed.append(Server("uvloop", [PYTHON, str(HERE / "servers" / "asyncio_echo.py"), kind, "--uvloop"], ready))
     except ImportError:
         pass
-    if kind == "tcp":
-        listed.append(Server("netsuite echo", [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "echo",
-                                               "--listen", "tcp:0:interface=127.0.0.1"],
-                             r"echo listening on tcp 127\.0\.0\.1:(\d+)"))
-    else:
-        listed.append(Server("netsuite udp-echo", [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "udp-echo",
-                                                   "--listen", "udp:0:interface=127.0.0.1", *UDP_LIMITS],
-                             r"udp-echo listening on udp 127\.0\.0\.1:(\d+)"))
+    mode = "echo" if kind == "tcp" else "udp-echo"
+    argv = [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", mode, "--listen", f"{kind}:0:interface=127.0.0.1"]
+    if kind == "udp":
+        argv += UDP_LIMITS
+    # The worker announces itself too: wait for it before measuring.
+    worker_ready = rf"\[worker-1\] .* {mode} listening on {kind} 127\.0\.0\.1:(\d+)"
+    listed += [
+        Server(f"netsuite {mode}", argv, rf"{mode} listening on {kind} 127\.0\.0\.1:(\d+)"),
+        Server(f"netsuite {mode} --workers 2", [*argv, "--workers", "2"], worker_ready, pin=False),
+    ]
     return listed
 
 
