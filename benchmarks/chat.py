@@ -9,7 +9,10 @@ Latency: the same clients, 200 lines/s in total; p99 delivery latency.
 
 from __future__ import annotations
 
-from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, run_load, table
+import tempfile
+from pathlib import Path
+
+from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, compile_c, run_load, table
 
 NETSUITE_FLAGS = [
     # Benchmarks measure raw fan-out: flood control and caps off.
@@ -18,45 +21,53 @@ NETSUITE_FLAGS = [
 ]
 
 
-def servers() -> list[Server]:
-    return [
-        Server(
-            "twisted-docs-chat",
-            [PYTHON, str(HERE / "servers" / "twisted_chat.py"), "0"],
-            r"listening on (\d+)",
-        ),
-        Server(
-            "twisted-docs-chat+nodelay",
-            [PYTHON, str(HERE / "servers" / "twisted_chat.py"), "0", "--nodelay"],
-            r"listening on (\d+)",
-        ),
-        Server(
-            "netsuite chat",
-            [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "chat",
-             "--listen", "tcp:0:interface=127.0.0.1", *NETSUITE_FLAGS],
-            r"chat listening on tcp 127\.0\.0\.1:(\d+)",
-        ),
+def servers(cchat: Path | None = None) -> list[Server]:
+    ready = r"listening on (\d+)"
+    listed = []
+    if cchat is not None:
+        listed.append(Server("C epoll chat", [str(cchat)], ready))
+    listed += [
+        Server("twisted-docs-chat", [PYTHON, str(HERE / "servers" / "twisted_chat.py"), "0"], ready),
+        Server("twisted-docs-chat+nodelay", [PYTHON, str(HERE / "servers" / "twisted_chat.py"), "0", "--nodelay"],
+               ready),
+        Server("asyncio chat", [PYTHON, str(HERE / "servers" / "asyncio_chat.py")], ready),
     ]
+    try:
+        import uvloop  # noqa: F401
+
+        listed.append(Server("uvloop chat", [PYTHON, str(HERE / "servers" / "asyncio_chat.py"), "--uvloop"], ready))
+    except ImportError:
+        pass
+    listed.append(Server(
+        "netsuite chat",
+        [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "chat", "--listen", "tcp:0:interface=127.0.0.1",
+         *NETSUITE_FLAGS],
+        r"chat listening on tcp 127\.0\.0\.1:(\d+)",
+    ))
+    return listed
 
 
 def run(quick: bool = False, clients: int = 100, senders: int = 10) -> str:
-    report = _run(quick, clients, senders, latency=True)
-    if not quick:
-        # Longer: the documentation server spends seconds on each read here.
-        report += "\n\n" + _run(quick, 1000, senders, latency=False, repetitions=3, duration=10.0, warmup=3.0)
+    with tempfile.TemporaryDirectory(prefix="netsuite-bench-") as tmp:
+        cchat = compile_c(HERE / "servers" / "cchat.c", Path(tmp))
+        report = _run(quick, clients, senders, cchat, latency=True)
+        if not quick:
+            # Longer: the documentation server spends seconds on each read here.
+            report += "\n\n" + _run(quick, 1000, senders, cchat, latency=False, repetitions=3,
+                                     duration=10.0, warmup=3.0)
     return report
 
 
 def _run(
-    quick: bool, clients: int, senders: int, latency: bool, repetitions: int = 5,
+    quick: bool, clients: int, senders: int, cchat: Path | None, latency: bool, repetitions: int = 5,
     duration: float = 4.0, warmup: float = 1.0,
 ) -> str:
     repetitions = 1 if quick else repetitions
     if quick:
         duration, warmup = 1.0, 0.5
-    throughput = {s.name: Series(s.name) for s in servers()}
-    p99 = {s.name: Series(s.name) for s in servers()}
-    p50 = {s.name: Series(s.name) for s in servers()}
+    throughput = {s.name: Series(s.name) for s in servers(cchat)}
+    p99 = {s.name: Series(s.name) for s in servers(cchat)}
+    p50 = {s.name: Series(s.name) for s in servers(cchat)}
     def load(port: int, *extra: str) -> dict:
         argv = [PYTHON, "-m", "benchmarks.chatload", "--port", str(port),
                 "--clients", str(clients), "--senders", str(senders),
@@ -64,7 +75,7 @@ def _run(
         return run_load(argv, timeout=60 + duration * 4)
 
     for _ in range(repetitions):
-        for server in servers():
+        for server in servers(cchat):
             # A fresh server for each measurement: no state carried over.
             try:
                 throughput[server.name].values.append(load(server.start())["lines_per_s"])

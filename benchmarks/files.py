@@ -53,6 +53,8 @@ def run(quick: bool = False) -> str:
                 servers.append(Server("C sink", [str(c_binary), "sink", str(sinks)], r"listening on (\d+)"))
             servers.append(Server("twisted sink", [PYTHON, str(HERE / "servers" / "twisted_sink.py"), str(sinks)],
                                   r"listening on (\d+)"))
+            servers.append(Server("asyncio sink", [PYTHON, str(HERE / "servers" / "asyncio_sink.py"), str(sinks)],
+                                  r"listening on (\d+)"))
             servers.append(_netsuite(storage))
             return servers
 
