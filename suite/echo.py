@@ -129,6 +129,7 @@ class UDPEchoStats:
     echoed: int = 0
     refused: int = 0  #: from a privileged or denied source port
     rate_limited: int = 0  #: over the per-source or global rate
+    dropped: int = 0  #: the reply could not be sent (socket buffer full)
 
 
 class UDPEchoProtocol(DatagramProtocol):
@@ -173,12 +174,18 @@ class UDPEchoProtocol(DatagramProtocol):
         # one second's worth.
         self.global_limit = RateLimiterTable(global_rate, max(1.0, global_rate or 1.0), clock, max_keys=1)
         self._limited = rate is not None or global_rate is not None
-        self._echoed = self._refused = self._rate_limited = 0
+        self._echoed = self._refused = self._rate_limited = self._dropped = 0
+        self._sendto: Any = None
         self._refusal_log = ThrottledLog(self.log, clock)
         self._rate_log = ThrottledLog(self.log, clock)
 
     def startProtocol(self) -> None:
         self.deny_ports.add(self.transport.getHost().port)
+        # Replies go straight to the socket: the address came from the
+        # kernel, so Twisted's per-datagram address validation in
+        # Port.write (a quarter of the time, measured) is not needed.
+        handle = getattr(self.transport, "getHandle", None)
+        self._sendto = handle().sendto if handle is not None else None
         self.per_source.start()
         self.global_limit.start()
 
@@ -190,8 +197,9 @@ class UDPEchoProtocol(DatagramProtocol):
     def stats(self) -> UDPEchoStats:
         """The counters so far."""
         return UDPEchoStats(
-            received=self._echoed + self._refused + self._rate_limited,
+            received=self._echoed + self._refused + self._rate_limited + self._dropped,
             echoed=self._echoed, refused=self._refused, rate_limited=self._rate_limited,
+            dropped=self._dropped,
         )
 
     # The hot path of the service: kept to plain attribute and dict work.
@@ -210,6 +218,16 @@ class UDPEchoProtocol(DatagramProtocol):
                 self._rate_limited += 1
                 self._rate_log.warn("dropping datagrams from {host} over the rate limit", host=host)
                 return
-        self.transport.write(data, addr)
+        if self._sendto is None:
+            self.transport.write(data, addr)
+        else:
+            try:
+                self._sendto(data, addr)
+            except InterruptedError:
+                self._sendto(data, addr)
+            except OSError:
+                # Send buffer full (EAGAIN), peer unreachable: UDP drops it.
+                self._dropped += 1
+                return
         self._echoed += 1
 

@@ -436,3 +436,39 @@ def test_ipv6_address_reaches_guard() -> None:
     proto.datagramReceived(b"v6", ("::1", 40000))
     assert transport.written == [(b"v6", ("::1", 40000))]
     assert IPv6Address  # the guard reads only host and port, whatever the family
+
+
+class SocketLike:
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.sent: list[tuple[bytes, tuple]] = []
+        self.fail = fail
+
+    def sendto(self, data: bytes, addr: tuple) -> int:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((data, addr))
+        return len(data)
+
+
+class HandleTransport(FakeUDPTransport):
+    def __init__(self, handle: SocketLike) -> None:
+        super().__init__()
+        self.handle = handle
+
+    def getHandle(self) -> SocketLike:
+        return self.handle
+
+
+def test_udp_replies_go_straight_to_the_socket() -> None:
+    handle = SocketLike()
+    proto = UDPEchoProtocol(reactor=Clock())
+    proto.makeConnection(HandleTransport(handle))
+    proto.datagramReceived(b"fast", ("192.0.2.1", 5000))
+    assert handle.sent == [(b"fast", ("192.0.2.1", 5000))]
+
+
+def test_udp_full_send_buffer_drops_and_counts() -> None:
+    proto = UDPEchoProtocol(reactor=Clock())
+    proto.makeConnection(HandleTransport(SocketLike(BlockingIOError(11, "Resource temporarily unavailable"))))
+    proto.datagramReceived(b"x", ("192.0.2.1", 5000))
+    assert proto.stats.dropped == 1 and proto.stats.echoed == 0 and proto.stats.received == 1
