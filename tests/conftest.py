@@ -34,3 +34,18 @@ def no_leftovers() -> Iterator[None]:
         call.cancel()
     assert not pending, f"test left pending calls: {pending}"
     assert not left, f"test left open ports or connections: {left}"
+
+
+@pytest.fixture
+def chat_port() -> Iterator[int]:
+    """A chat server (no per-IP cap) on 127.0.0.1; its port.  Closed, with every client, after the test."""
+    import pytest_twisted
+    from twisted.internet import defer, reactor
+
+    from suite.chat import ChatFactory
+    from tests.helpers import stop_tracked, track
+
+    factory = track(ChatFactory(max_per_ip=None))
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    yield port.getHost().port
+    pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import reactor
 
-from suite.chat import ChatFactory
 from suite.files import FileFactory, Storage
 from tests.helpers import ROOT, Collector, ProcessRun, connect_collector, spawn, stop_tracked, track, tracked_echo
 
@@ -118,14 +117,6 @@ async def test_twisted_echo_serves_everyone_at_once() -> None:
 
 
 # --- step 4: chat -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def chat_port():
-    factory = track(ChatFactory(max_per_ip=None))
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-    yield port.getHost().port
-    pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
 
 
 @pytest_twisted.ensureDeferred

@@ -12,7 +12,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
-from twisted.internet.protocol import DatagramProtocol, Protocol
+from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport, StringTransport
 from twisted.python.failure import Failure
@@ -59,7 +59,7 @@ def test_half_close_flushes_then_closes() -> None:
 
 def test_connection_cap_refuses_with_one_line() -> None:
     factory = EchoFactory(max_connections=2, reactor=Clock())
-    (p1, t1), (p2, t2) = connect_in_memory(factory), connect_in_memory(factory)
+    (p1, t1), (p2, _) = connect_in_memory(factory), connect_in_memory(factory)
     p3, t3 = connect_in_memory(factory)
     assert t3.value() == b"error: too many connections (limit 2)\r\n"
     assert t3.disconnecting

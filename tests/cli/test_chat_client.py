@@ -5,18 +5,15 @@ from __future__ import annotations
 import io
 import socket
 
-import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from suite.chat import ChatFactory
 from suite.cli._net import ClientError
 from suite.cli.chat import ChatClient
 from suite.cli.udpchat import UDPChatter
-from tests.helpers import spawn, stop_tracked, track
+from tests.helpers import spawn
 
 
 def chat_client() -> tuple[ChatClient, StringTransport, io.StringIO]:
@@ -83,14 +80,6 @@ def test_udp_chatter_prints_sender() -> None:
 
 
 # --- end to end ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def chat_port():
-    factory = track(ChatFactory(max_per_ip=None))
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-    yield port.getHost().port
-    pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
 
 
 @pytest_twisted.ensureDeferred
