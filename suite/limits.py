@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -150,6 +150,23 @@ class RateLimiterTable:
 
     def __len__(self) -> int:
         return len(self._tokens)
+
+
+def close_then_abort(transport: Any, clock: IReactorTime, grace: float) -> IDelayedCall:
+    """
+    Close ``transport`` once its pending output is sent, and abort it if
+    that takes more than ``grace`` seconds: a peer that never reads cannot
+    hold a closing connection open.  Cancel the returned call when the
+    connection is lost.
+    """
+    transport.loseConnection()
+    return clock.callLater(grace, transport.abortConnection)
+
+
+def cancel_call(call: IDelayedCall | None) -> None:
+    """Cancel ``call`` if it is still pending."""
+    if call is not None and call.active():
+        call.cancel()
 
 
 def peer_host(address: IAddress) -> str | None:

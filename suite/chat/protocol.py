@@ -25,7 +25,7 @@ from suite.chat import wire
 from suite.chat.commands import run_command
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import ErrorCode
-from suite.limits import ConnectionLimit, TokenBucket, peer_host
+from suite.limits import ConnectionLimit, TokenBucket, cancel_call, close_then_abort, peer_host
 
 __all__ = ["ChatFactory", "ChatProtocol"]
 
@@ -57,6 +57,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         self._discarding = False
         self._flood_strikes = 0
         self._bucket: TokenBucket | None = None
+        self._abort_call: Any = None
 
     # -- connection life -------------------------------------------------------
 
@@ -88,9 +89,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
             self._admitted = False
             self.factory.release(peer_host(self.transport.getPeer()))
             self.factory.server.disconnect(self, "connection lost")
-        abort = getattr(self, "_abort_call", None)
-        if abort is not None and abort.active():
-            abort.cancel()
+        cancel_call(self._abort_call)
 
     def close(self, line: bytes | None, reason: str) -> None:
         """
@@ -107,8 +106,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         if line is not None:
             self.transport.write(line)
         self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        self._abort_call = self.factory.reactor.callLater(self.factory.close_grace, self.transport.abortConnection)
+        self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
 
     def quit(self, reason: str) -> None:
         """``/quit [REASON]``."""

@@ -56,8 +56,8 @@ def _parse_file_line(fields: str) -> StoredFile:
     return StoredFile(name, int(size), sha256, float(mtime))
 
 
-def sha256_of(path: str | os.PathLike[str], length: int | None = None) -> str:
-    """The sha256 of a file's first ``length`` bytes (all by default). Blocking."""
+def _hasher_of(path: str | os.PathLike[str], length: int | None = None) -> Any:
+    """A sha256 fed with a file's first ``length`` bytes (all by default). Blocking."""
     hasher = hashlib.sha256()
     with open(path, "rb") as f:
         left = length
@@ -68,7 +68,12 @@ def sha256_of(path: str | os.PathLike[str], length: int | None = None) -> str:
             hasher.update(chunk)
             if left is not None:
                 left -= len(chunk)
-    return hasher.hexdigest()
+    return hasher
+
+
+def sha256_of(path: str | os.PathLike[str], length: int | None = None) -> str:
+    """The sha256 of a file's first ``length`` bytes (all by default). Blocking."""
+    return _hasher_of(path, length).hexdigest()
 
 
 class _ProgressSender(FileSender):
@@ -283,7 +288,7 @@ async def _download(
             meta = json.loads(meta_path.read_text())
             if meta == {"sha256": remote.sha256, "size": remote.size} and part.stat().st_size <= remote.size:
                 offset = part.stat().st_size
-                hasher = await run(_rehash, part, offset)
+                hasher = await run(_hasher_of, part, offset)
         except (OSError, ValueError):
             pass
         if offset == 0:
@@ -328,18 +333,6 @@ async def _download(
         return StoredFile(name, size, sha256, remote.mtime)
     finally:
         await client.close()
-
-
-def _rehash(path: Path, length: int) -> Any:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as f:
-        while length > 0:
-            chunk = f.read(min(1 << 20, length))
-            if not chunk:
-                break
-            hasher.update(chunk)
-            length -= len(chunk)
-    return hasher
 
 
 def download(

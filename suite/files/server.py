@@ -21,7 +21,7 @@ from zope.interface import implementer
 
 from suite.files.storage import Storage, StoredFile, UploadSession
 from suite.files.wire import PROTOCOL, Command, ErrorCode, FileError, parse_command
-from suite.limits import ConnectionLimit, peer_host
+from suite.limits import ConnectionLimit, cancel_call, close_then_abort, peer_host
 
 __all__ = ["FileFactory", "FileProtocol", "describe_line"]
 
@@ -93,8 +93,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
         self._closing = True
-        if self._abort_call is not None and self._abort_call.active():
-            self._abort_call.cancel()
+        cancel_call(self._abort_call)
         if self._admitted:
             self._admitted = False
             self.factory.connections.release(peer_host(self.transport.getPeer()))
@@ -142,8 +141,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         if self._closing:
             return
         self._closing = True
-        self.transport.loseConnection()
-        self._abort_call = self.factory.reactor.callLater(self.factory.close_grace, self.transport.abortConnection)
+        self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
 
     # -- replies -------------------------------------------------------------------
 
