@@ -18,10 +18,12 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,29 +47,37 @@ class Server:
     argv: list[str]
     ready: str  #: regex with one group: the port, in the server's output
     process: subprocess.Popen[bytes] | None = None
+    output: Any = None  #: the file the server's output goes to
     port: int = 0
     pin: bool = True  #: to CPU 0; off for servers with several processes
 
-
-
     def start(self, timeout: float = 20.0) -> int:
+        # Output goes to a file, not a pipe: a pipe nobody reads after the
+        # ready line would block a server that logs more than 64 KiB.
+        self.output = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            pinned(self.argv, 0) if self.pin else self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT
+            pinned(self.argv, 0) if self.pin else self.argv, stdout=self.output, stderr=subprocess.STDOUT, cwd=ROOT
         )
         deadline = time.monotonic() + timeout
-        seen = b""
-        assert self.process.stdout is not None
+        ready = re.compile(self.ready.encode())
         while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            seen += line
-            match = re.search(self.ready.encode(), line)
+            match = ready.search(self.seen())
             if match:
                 self.port = int(match.group(1))
                 return self.port
+            if self.process.poll() is not None and not ready.search(self.seen()):
+                break
+            time.sleep(0.02)
+        seen = self.seen()
         self.stop()
         raise RuntimeError(f"{self.name} did not start:\n{seen.decode(errors='replace')}")
+
+    def seen(self) -> bytes:
+        """Everything the server has printed so far."""
+        if self.output is None:
+            return b""
+        self.output.seek(0)
+        return self.output.read()
 
     def stop(self) -> None:
         if self.process is None:
@@ -79,9 +89,22 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
+        if self.output is not None:
+            self.output.close()
+            self.output = None
         self.process = None
+
+    def pids(self) -> str:
+        """The server's process and its children (``--workers``), comma-separated, for the load generator."""
+        assert self.process is not None
+        family = [self.process.pid]
+        for parent in family:  # grows while it is walked: breadth-first
+            try:
+                children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            except OSError:
+                children = []
+            family += [int(child) for child in children]
+        return ",".join(map(str, family))
 
 
 def run_load(argv: list[str], timeout: float) -> dict:
@@ -90,6 +113,46 @@ def run_load(argv: list[str], timeout: float) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')}")
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
+def run_loads(argvs: list[list[str]], timeout: float) -> list[dict]:
+    """Run several load generators at once (all pinned to the second CPU); their JSON results."""
+    processes = [
+        subprocess.Popen(pinned(argv, 1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        for argv in argvs
+    ]
+    results = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"load generator failed: {err.decode(errors='replace')}")
+            results.append(json.loads(out.decode().strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return results
+
+
+def head_to_head(first: Server, second: Server, load: Callable[[int], list[str]], metric: str,
+                 timeout: float = 60) -> float:
+    """
+    ``second``'s ``metric`` divided by ``first``'s, both servers running at
+    once on the same CPU, each driven by its own load generator.  The
+    scheduler shares the CPU between the two busy servers, so the ratio is
+    that of their costs per unit of work, and whatever else the machine is
+    doing at that moment slows both alike: far steadier than comparing runs
+    made one after the other.
+    """
+    ports = [first.start(), second.start()]
+    try:
+        a, b = run_loads([load(port) for port in ports], timeout)
+    finally:
+        first.stop()
+        second.stop()
+    return b[metric] / a[metric]
 
 
 @dataclass

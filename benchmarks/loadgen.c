@@ -1,16 +1,21 @@
 /*
  * Echo load generator: epoll, pipelined, checks every echoed byte.
  *
- *   loadgen tcp PORT CONNS INFLIGHT SIZE WARMUP SECONDS
+ *   loadgen tcp PORT CONNS INFLIGHT SIZE WARMUP SECONDS [PIDS]
  *       CONNS connections to 127.0.0.1:PORT, each keeping INFLIGHT messages
  *       of SIZE bytes outstanding.  Every byte of the stream is a function
  *       of its position, so every echoed byte is verified.
- *   loadgen udp PORT SOCKETS INFLIGHT SIZE WARMUP SECONDS
+ *   loadgen udp PORT SOCKETS INFLIGHT SIZE WARMUP SECONDS [PIDS]
  *       SOCKETS UDP sockets, each keeping INFLIGHT datagrams outstanding;
  *       a datagram without a reply in 200 ms counts as lost and is replaced.
  *
  * Runs WARMUP seconds unmeasured, then SECONDS measured, then stops.
  * Prints one JSON object.  Exit status 1 if any echoed byte was wrong.
+ *
+ * An optional last argument, PIDS (comma-separated), names the server's
+ * processes: the CPU time they use during the measured seconds is reported
+ * as "server_cpu_s"; "loadgen_cpu_s" is this program's own.  A load
+ * generator that used less than all of its CPU was not the bottleneck.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,11 +28,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_SAMPLES (4 << 20)
+
+static const char *server_pids; /* comma-separated, or NULL */
+
+/* CPU seconds (user + system) used so far by this process. */
+static double own_cpu(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
+           (double)u.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds (user + system) used so far by the server's processes. */
+static double server_cpu(void) {
+    if (!server_pids) return 0;
+    static long ticks;
+    if (!ticks) ticks = sysconf(_SC_CLK_TCK);
+    double total = 0;
+    const char *p = server_pids;
+    while (*p) {
+        long pid = strtol(p, (char **)&p, 10);
+        if (*p == ',') p++;
+        char path[64], line[4096];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = 0;
+        char *rest = strrchr(line, ')'); /* the command name may hold spaces */
+        unsigned long utime = 0, stime = 0;
+        if (rest && sscanf(rest + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+            total += (double)(utime + stime) / (double)ticks;
+    }
+    return total;
+}
 #define LOSS_TIMEOUT 0.2
 
 static double now(void) {
@@ -95,16 +136,22 @@ static int run_tcp(int port, int conns, int inflight, int size, double warmup, d
     double start = now(), measure_from = start + warmup, end = measure_from + seconds;
     uint64_t messages = 0, bytes = 0, errors = 0;
     struct epoll_event *events = calloc(1024, sizeof *events);
-    double t = start;
+    double t = start, cpu_from = -1, own_from = 0;
     while (t < end) {
         int ready = epoll_wait(epoll, events, 1024, 10);
         t = now();
         int measuring = t >= measure_from;
+        if (measuring && cpu_from < 0) {
+            cpu_from = server_cpu();
+            own_from = own_cpu();
+        }
         for (int k = 0; k < ready; k++) {
             struct tcp_conn *x = &c[events[k].data.u32];
             unsigned stream = events[k].data.u32;
             if (events[k].events & EPOLLIN) {
                 ssize_t n;
+                /* One read takes all that is there; reading again to see
+                 * EAGAIN would cost a system call per event. */
                 while ((n = read(x->fd, in, 1 << 20)) > 0) {
                     for (ssize_t j = 0; j < n; j++)
                         if (in[j] != pattern(x->received + (uint64_t)j, stream)) errors++;
@@ -119,6 +166,7 @@ static int run_tcp(int port, int conns, int inflight, int size, double warmup, d
                     }
                     if (measuring) bytes += (uint64_t)n;
                     x->done = after;
+                    if (n < (1 << 20)) break;
                 }
                 if (n == 0) {
                     fprintf(stderr, "server closed a connection\n");
@@ -140,9 +188,11 @@ static int run_tcp(int port, int conns, int inflight, int size, double warmup, d
             }
         }
     }
+    double cpu = server_cpu() - cpu_from, own = own_cpu() - own_from;
     qsort(samples, sample_count, sizeof(double), compare);
-    printf("{\"messages_per_s\": %.1f, \"mb_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"errors\": %llu}\n",
-           (double)messages / seconds, (double)bytes / seconds / 1e6, percentile(0.5), percentile(0.99),
+    printf("{\"messages_per_s\": %.1f, \"mb_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
+           "\"server_cpu_s\": %.3f, \"loadgen_cpu_s\": %.3f, \"errors\": %llu}\n",
+           (double)messages / seconds, (double)bytes / seconds / 1e6, percentile(0.5), percentile(0.99), cpu, own,
            (unsigned long long)errors);
     return errors ? 1 : 0;
 }
@@ -184,11 +234,15 @@ static int run_udp(int port, int sockets, int inflight, int size, double warmup,
         }
     }
     struct epoll_event *events = calloc(1024, sizeof *events);
-    double last_sweep = t;
+    double last_sweep = t, cpu_from = -1, own_from = 0;
     while (t < end) {
         int ready = epoll_wait(epoll, events, 1024, 10);
         t = now();
         int measuring = t >= measure_from;
+        if (measuring && cpu_from < 0) {
+            cpu_from = server_cpu();
+            own_from = own_cpu();
+        }
         for (int k = 0; k < ready; k++) {
             int i = (int)events[k].data.u32;
             ssize_t n;
@@ -223,20 +277,22 @@ static int run_udp(int port, int sockets, int inflight, int size, double warmup,
             }
         }
     }
+    double cpu = server_cpu() - cpu_from, own = own_cpu() - own_from;
     qsort(samples, sample_count, sizeof(double), compare);
     printf("{\"replies_per_s\": %.1f, \"lost\": %llu, \"loss_ratio\": %.6f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
-           "\"errors\": %llu}\n",
+           "\"server_cpu_s\": %.3f, \"loadgen_cpu_s\": %.3f, \"errors\": %llu}\n",
            (double)replies / seconds, (unsigned long long)lost,
-           replies + lost ? (double)lost / (double)(replies + lost) : 0.0, percentile(0.5), percentile(0.99),
+           replies + lost ? (double)lost / (double)(replies + lost) : 0.0, percentile(0.5), percentile(0.99), cpu, own,
            (unsigned long long)errors);
     return errors ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: loadgen tcp|udp PORT CONNS INFLIGHT SIZE WARMUP SECONDS\n");
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: loadgen tcp|udp PORT CONNS INFLIGHT SIZE WARMUP SECONDS [PIDS]\n");
         return 2;
     }
+    if (argc == 9) server_pids = argv[8];
     samples = malloc(MAX_SAMPLES * sizeof(double));
     int port = atoi(argv[2]), conns = atoi(argv[3]), inflight = atoi(argv[4]), size = atoi(argv[5]);
     double warmup = atof(argv[6]), seconds = atof(argv[7]);

@@ -54,6 +54,7 @@ def _build_echo(options: Options, reactor: Any) -> EchoFactory:
     return EchoFactory(
         max_connections=options["echo-max-connections"] or None,
         idle_timeout=options["echo-idle-timeout"] or None,
+        max_buffer=options["echo-max-buffer"],
         reactor=reactor,
     )
 
@@ -152,6 +153,16 @@ def _size(value: str) -> int:
 _size.coerceDoc = "Units: K, M, G, T (powers of 1024)."  # type: ignore[attr-defined]
 
 
+def _positive_size(value: str) -> int:
+    size = _size(value)
+    if size < 1:
+        raise usage.UsageError(f"expected a size of at least 1 byte, got {value!r}")
+    return size
+
+
+_positive_size.coerceDoc = _size.coerceDoc  # type: ignore[attr-defined]
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise usage.UsageError(f"expected a whole number of at least 1, got {value!r}")
@@ -191,6 +202,8 @@ class Options(usage.Options):
          "Concurrent TCP echo connections; 0 = no cap.", _non_negative(int)],
         ["echo-idle-timeout", None, EchoFactory.DEFAULT_IDLE_TIMEOUT,
          "Seconds without input before an echo connection is aborted; 0 = never.", _non_negative(float)],
+        ["echo-max-buffer", None, EchoFactory.DEFAULT_MAX_BUFFER,
+         "Unsent echo output held per connection before it stops reading.", _positive_size],
         ["udp-rate", None, UDPEchoProtocol.DEFAULT_RATE,
          "Datagrams/s answered per source host; 0 = unlimited.", _non_negative(float)],
         ["udp-burst", None, UDPEchoProtocol.DEFAULT_BURST,

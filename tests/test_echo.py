@@ -47,6 +47,90 @@ def test_transport_is_its_own_streaming_producer() -> None:
     assert transport.streaming
 
 
+class FakeSocket:
+    """Stands in for a socket's ``send``: takes up to ``room`` bytes per call."""
+
+    def __init__(self, room: int = 1 << 30) -> None:
+        self.room = room
+        self.sent = bytearray()
+        self.error: OSError | None = None
+
+    def send(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        taken = bytes(data[: self.room])
+        self.sent += taken
+        return len(taken)
+
+
+def connect_eager(
+    factory: EchoFactory, monkeypatch: pytest.MonkeyPatch, room: int = 1 << 30
+) -> tuple[EchoProtocol, StringTransport, FakeSocket]:
+    """An echo connection in memory, in eager mode, over a fake socket."""
+    sock = FakeSocket(room)
+    monkeypatch.setattr("suite.echo._socket_send", lambda transport: sock.send)
+    proto, transport = connect_in_memory(factory)
+    return proto, transport, sock
+
+
+def test_eager_mode_writes_to_the_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    proto, transport, sock = connect_eager(EchoFactory(reactor=Clock()), monkeypatch)
+    # As a pull producer it hears when the transport has drained.
+    assert transport.producer is proto and not transport.streaming
+    proto.dataReceived(b"hello")
+    proto.dataReceived(b"world")
+    assert sock.sent == b"helloworld"
+    assert transport.value() == b""
+
+
+def test_eager_mode_keeps_order_after_a_partial_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    proto, transport, sock = connect_eager(EchoFactory(reactor=Clock()), monkeypatch, room=3)
+    proto.dataReceived(b"abcdef")
+    assert (sock.sent, transport.value()) == (b"abc", b"def")
+    # The transport holds output: everything goes behind it, even if the
+    # socket has room again.
+    sock.room = 1 << 30
+    proto.dataReceived(b"ghi")
+    assert (sock.sent, transport.value()) == (b"abc", b"defghi")
+    proto.resumeProducing()  # the transport wrote all it held
+    proto.dataReceived(b"jkl")
+    assert (sock.sent, transport.value()) == (b"abcjkl", b"defghi")
+
+
+def test_eager_mode_send_error_goes_through_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    proto, transport, sock = connect_eager(EchoFactory(reactor=Clock()), monkeypatch)
+    sock.error = BlockingIOError()
+    proto.dataReceived(b"later")
+    sock.error = ConnectionResetError()
+    proto.dataReceived(b"broken")
+    # The transport writes it, or reports the broken connection.
+    assert transport.value() == b"laterbroken"
+
+
+def test_eager_mode_stops_reading_above_max_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = EchoFactory(max_buffer=1000, reactor=Clock())
+    proto, transport, sock = connect_eager(factory, monkeypatch, room=0)
+    proto.dataReceived(b"x" * 1000)
+    assert transport.producerState == "producing"
+    proto.dataReceived(b"y")
+    assert transport.producerState == "paused"
+    proto.resumeProducing()  # drained: read again
+    assert transport.producerState == "producing"
+    proto.dataReceived(b"z")
+    assert transport.producerState == "producing"
+
+
+def test_max_buffer_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_buffer"):
+        EchoFactory(max_buffer=0, reactor=Clock())
+
+
+def test_only_plain_sockets_are_written_eagerly() -> None:
+    from suite.echo import _socket_send
+
+    assert _socket_send(StringTransport()) is None
+
+
 def test_half_close_flushes_then_closes() -> None:
     proto, transport = connect_in_memory(EchoFactory(reactor=Clock()))
     assert IHalfCloseableProtocol.providedBy(proto)
@@ -236,6 +320,51 @@ async def test_loopback_echo_large_and_ordered(echo_port) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_loopback_tcp_is_written_eagerly(echo_port) -> None:
+    factory, port = echo_port()
+    client = await connect_collector(port)
+    client.transport.write(b"eager")
+    assert await client.wait_for(5) == b"eager"
+    (server,) = factory.open
+    assert server._send is not None
+    client.transport.loseConnection()
+    await client.lost
+
+
+@pytest_twisted.ensureDeferred
+async def test_loopback_tls_goes_through_the_transport(tmp_path) -> None:
+    """Over TLS the bytes must be encrypted: no eager socket writes."""
+    from twisted.internet import ssl
+    from twisted.internet.endpoints import wrapClientTLS
+
+    from suite.endpoints import stream_server_endpoint
+    from tests.helpers import make_certificate
+
+    key, cert = make_certificate(tmp_path)
+    factory = tracked_echo()
+    port = await stream_server_endpoint(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    ).listen(factory)
+    try:
+        trust = ssl.Certificate.loadPEM(cert.read_bytes())
+        endpoint = wrapClientTLS(
+            ssl.optionsForClientTLS("localhost", trustRoot=trust),
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
+        )
+        client = Collector()
+        await connectProtocol(endpoint, client)
+        payload = bytes(range(256)) * 4096  # 1 MiB
+        client.transport.write(payload)
+        assert await client.wait_for(len(payload)) == payload
+        (server,) = factory.open
+        assert server._send is None
+        client.transport.loseConnection()
+        await client.lost
+    finally:
+        await stop_tracked(factory, port)
+
+
+@pytest_twisted.ensureDeferred
 async def test_loopback_ipv6(echo_port) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
@@ -320,7 +449,8 @@ class MeasuredEcho(EchoProtocol):
         buffered = len(t.dataBuffer) - t.offset + t._tempDataLen
         self.factory.max_buffered = max(self.factory.max_buffered, buffered)
         # Paused reading (as it should), or buffering far too much: look now.
-        if (t.producerPaused or buffered > 1 << 20) and not self.factory.paused.called:
+        paused = not self._reading or t.producerPaused
+        if (paused or buffered > 1 << 20) and not self.factory.paused.called:
             self.factory.paused.callback(buffered)
 
 

@@ -103,6 +103,8 @@ def test_per_service_listen_in_all_mode(build) -> None:
         (["--udp-echo-listen", "udp:0:interface=localhost"], "interface must be"),
         (["--echo-max-connections", "-1"], "zero or more"),
         (["--echo-idle-timeout", "soon"], "expected a float"),
+        (["--echo-max-buffer", "0"], "at least 1 byte"),
+        (["--echo-max-buffer", "big"], "expected a size"),
         (["--udp-burst", "0"], "at least 1"),
         (["--udp-deny-port", "70000"], "port number"),
         (["--chat-flood-burst", "0"], "at least 1"),
@@ -125,7 +127,7 @@ def test_empty_token_file(tmp_path: Path) -> None:
 
 def test_limit_flags_reach_the_services(build) -> None:
     services = build(
-        "--echo-max-connections", "5", "--echo-idle-timeout", "0",
+        "--echo-max-connections", "5", "--echo-idle-timeout", "0", "--echo-max-buffer", "1M",
         "--udp-rate", "7", "--udp-burst", "3", "--udp-global-rate", "0",
         "--udp-deny-port", "9000,9001", "--udp-deny-port", "9002",
     )
@@ -133,6 +135,7 @@ def test_limit_flags_reach_the_services(build) -> None:
     assert isinstance(echo, EchoFactory) and isinstance(udp, UDPEchoProtocol)
     assert echo.connections.max_total == 5
     assert echo.idle_timeout is None
+    assert echo.max_buffer == 1 << 20
     assert (udp.per_source.rate, udp.per_source.burst) == (7, 3)
     assert udp.global_limit.rate is None
     assert udp.deny_ports == {9000, 9001, 9002}
