@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import tcp
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPullProducer, IReactorTime, ISSLTransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPullProducer, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from suite.endpoints import plain_socket
 from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, peer_host
 
 __all__ = [
@@ -39,15 +39,9 @@ def _default_reactor() -> Any:
 
 
 def _socket_send(transport: object) -> Callable[[bytes], int] | None:
-    """
-    The ``send`` of the socket under ``transport`` when echoes may be written
-    to it directly: a plain TCP or UNIX connection of Twisted's reactor.
-    ``None`` for anything that transforms or wraps the bytes (TLS, protocol
-    wrappers such as throttling, in-memory test transports).
-    """
-    if isinstance(transport, tcp.Connection) and not ISSLTransport.providedBy(transport):
-        return transport.getHandle().send  # type: ignore[no-any-return]
-    return None
+    """The ``send`` of the socket under ``transport`` when echoes may be written to it directly."""
+    sock = plain_socket(transport)
+    return sock.send if sock is not None else None
 
 
 @implementer(IHalfCloseableProtocol, IPullProducer)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
@@ -27,6 +27,7 @@ from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
     IReactorUDP,
+    ISSLTransport,
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import DatagramProtocol
@@ -42,6 +43,7 @@ __all__ = [
     "describe_address",
     "is_datagram",
     "parse_udp_description",
+    "plain_socket",
     "stream_server_endpoint",
 ]
 
@@ -253,6 +255,21 @@ def stream_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpo
     except Exception as e:
         # serverFromString raises ValueError, TypeError, KeyError, OSError...
         raise EndpointError(f"bad endpoint description {description!r}: {e}") from None
+
+
+def plain_socket(transport: object) -> socket.socket | None:
+    """
+    The socket under ``transport`` when bytes may be written to it directly,
+    bypassing the transport: a plain TCP or UNIX connection of Twisted's
+    reactor.  ``None`` for any transport that transforms or wraps the bytes
+    (TLS, protocol wrappers such as throttling, in-memory test transports).
+
+    Whoever writes to the socket must keep order with the transport: only
+    while the transport holds no unsent output.
+    """
+    if isinstance(transport, tcp.Connection) and not ISSLTransport.providedBy(transport):
+        return transport.getHandle()  # type: ignore[no-any-return]
+    return None
 
 
 def describe_address(address: IAddress) -> str:

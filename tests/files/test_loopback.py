@@ -243,3 +243,83 @@ async def test_short_long_and_mismatched_uploads_over_the_wire(server) -> None:
     assert lines[0] == "READY 0" and lines[1].startswith("ERR checksum-mismatch ")
     assert await list_files(endpoint) == []
     assert [p.name for p in factory.storage.root.iterdir() if p.name != Storage.INDEX] == []
+
+
+class SendfileSpy:
+    """Wraps ``os.sendfile``: counts bytes, and can send little or refuse (EAGAIN)."""
+
+    def __init__(self, most: int | None = None, refuse_every: int = 0) -> None:
+        self.real = os.sendfile
+        self.most = most
+        self.refuse_every = refuse_every
+        self.calls = 0
+        self.sent = 0
+
+    def __call__(self, out: int, source: int, offset: int, count: int) -> int:
+        self.calls += 1
+        if self.refuse_every and self.calls % self.refuse_every == 0:
+            raise BlockingIOError(errno.EAGAIN, "full")
+        sent = self.real(out, source, offset, min(count, self.most or count))
+        self.sent += sent
+        return sent
+
+
+@pytest.mark.skipif(not hasattr(os, "sendfile"), reason="no sendfile on this platform")
+@pytest.mark.parametrize(
+    "spy",
+    [SendfileSpy(), SendfileSpy(most=1000, refuse_every=3), SendfileSpy(refuse_every=1)],
+    ids=["as-much-as-it-takes", "little-and-often-full", "always-full"],
+)
+@pytest_twisted.ensureDeferred
+async def test_downloads_use_sendfile_and_keep_order(server, tmp_path: Path, monkeypatch, spy) -> None:
+    """Bytes sent with sendfile and through the transport interleave in the file's order."""
+    factory, endpoint = server()
+    source = make_file(tmp_path / "big", 3_000_017)
+    await upload(endpoint, source, "big")
+    monkeypatch.setattr(os, "sendfile", spy)
+    got = await download(endpoint, "big", tmp_path / "copy")
+    assert got.sha256 == digest(source)
+    assert (tmp_path / "copy").read_bytes() == source.read_bytes()
+    if spy.refuse_every == 1:
+        assert spy.sent == 0  # everything went through the transport
+    else:
+        assert spy.sent > 1_000_000 if spy.most is None else spy.sent > 0
+    # From an offset too: what a resumed download asks for.
+    target = tmp_path / "second"
+    part = target.with_name(".second.netsuite-part")
+    part.write_bytes(source.read_bytes()[:1_234_567])
+    part.with_name(part.name + ".json").write_text(f'{{"sha256": "{got.sha256}", "size": {got.size}}}')
+    progress: list[int] = []
+    await download(endpoint, "big", target, progress=lambda d, t: progress.append(d))
+    assert progress[0] == 1_234_567
+    assert target.read_bytes() == source.read_bytes()
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_downloads_go_through_the_transport(tmp_path: Path, monkeypatch) -> None:
+    """Over TLS every byte must be encrypted: sendfile is never used."""
+    from twisted.internet import ssl
+    from twisted.internet.endpoints import wrapClientTLS
+
+    from suite.endpoints import stream_server_endpoint
+    from tests.helpers import make_certificate
+
+    key, cert = make_certificate(tmp_path)
+    factory = track(FileFactory(Storage(tmp_path / "store", min_free=0)))
+    port = await stream_server_endpoint(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    ).listen(factory)
+    try:
+        endpoint = wrapClientTLS(
+            ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes())),
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
+        )
+        source = make_file(tmp_path / "secret", 2_000_003)
+        await upload(endpoint, source, "secret")
+        spy = SendfileSpy()
+        monkeypatch.setattr(os, "sendfile", spy)
+        got = await download(endpoint, "secret", tmp_path / "copy")
+        assert got.sha256 == digest(source)
+        assert spy.calls == 0
+    finally:
+        await stop_tracked(factory, port)
