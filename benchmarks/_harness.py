@@ -107,6 +107,15 @@ class Server:
         return ",".join(map(str, family))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(argv: list[str], timeout: float) -> dict:
     """Run a load generator (pinned to the second CPU) and return its JSON result."""
     done = subprocess.run(pinned(argv, 1), capture_output=True, timeout=timeout, cwd=ROOT)

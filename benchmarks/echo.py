@@ -8,9 +8,22 @@ which verifies every echoed byte.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
-from benchmarks._harness import CHARTS, HERE, PYTHON, TWISTD, Series, Server, compile_c, head_to_head, run_load, table
+from benchmarks._harness import (
+    CHARTS,
+    HERE,
+    PYTHON,
+    TWISTD,
+    Series,
+    Server,
+    compile_c,
+    cpu_seconds,
+    head_to_head,
+    run_load,
+    table,
+)
 
 # netsuite's UDP limits stay on (each datagram goes through the guard and
 # both token buckets) with rates above what the load generator sends.
@@ -105,6 +118,7 @@ def run(quick: bool = False) -> str:
             "bulk": ("10", "4", "65536"),
         }
         results: dict[str, dict[str, Series]] = {}
+        worker_shares: list[list[float]] = []  # per worker, % of a core, in the 100 × 16 runs of --workers 2
         for case in [*tcp_cases, "latency-p99", "pipelined-cpu", "udp", "udp-loss"]:
             kind = "udp" if case.startswith("udp") else "tcp"
             results[case] = {s.name: Series(s.name) for s in servers(kind, cecho)}
@@ -113,9 +127,16 @@ def run(quick: bool = False) -> str:
                 for case, (conns, inflight, size) in tcp_cases.items():
                     port = server.start()  # a fresh server per measurement
                     try:
+                        workers = [int(p) for p in server.pids().split(",")[1:]]
+                        before, started = [cpu_seconds(p) for p in workers], time.monotonic()
                         result = run_load(
                             [str(loadgen), "tcp", str(port), conns, inflight, size, warmup, seconds, server.pids()], 60
                         )
+                        elapsed = time.monotonic() - started
+                        if workers and case == "pipelined":
+                            worker_shares.append(
+                                [100 * (cpu_seconds(p) - b) / elapsed for p, b in zip(workers, before)]
+                            )
                     finally:
                         server.stop()
                     if result["errors"]:
@@ -152,6 +173,10 @@ def run(quick: bool = False) -> str:
         loss = ", ".join(f"{s.name} {s.median:.3f}%" for s in results["udp-loss"].values())
         report.append(f"UDP loss (median): {loss}.")
         report.append(head_to_head_table(loadgen, repetitions, warmup, seconds))
+        if worker_shares:
+            shares = "; ".join(" + ".join(f"{share:.0f} %" for share in run) for run in worker_shares)
+            report.append(f"`--workers 2`, CPU of each worker process during the 100 × 16 runs: {shares} "
+                          "(the kernel spreads connections over the processes sharing the port).")
         busy = ", ".join(f"{s.name} {s.median:.0f} %" for s in results["pipelined-cpu"].values())
         report.append(
             "Server CPU busy during the 100 × 16 runs (median; 100 % is one core): "

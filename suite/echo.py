@@ -21,6 +21,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from suite._reactor import or_global_reactor
 from suite.endpoints import plain_socket
 from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, peer_host
 
@@ -30,12 +31,6 @@ __all__ = [
     "UDPEchoProtocol",
     "UDPEchoStats",
 ]
-
-
-def _default_reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
 
 
 def _socket_send(transport: object) -> Callable[[bytes], int] | None:
@@ -188,7 +183,7 @@ class EchoFactory(Factory):
         self.connections = ConnectionLimit(max_connections)
         self.idle_timeout = idle_timeout or None
         self.max_buffer = max_buffer
-        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.reactor = or_global_reactor(reactor)
         #: Connections turned away by the cap since start.
         self.refused = 0
 
@@ -239,7 +234,7 @@ class UDPEchoProtocol(DatagramProtocol):
         max_sources: int = DEFAULT_MAX_SOURCES,
         reactor: IReactorTime | None = None,
     ) -> None:
-        clock = reactor if reactor is not None else _default_reactor()
+        clock = or_global_reactor(reactor)
         self.deny_ports = set(deny_ports)
         self.per_source = RateLimiterTable(rate, burst, clock, max_keys=max_sources)
         # The global cap is the same kind of bucket, under one key, holding

@@ -33,6 +33,8 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+from suite._reactor import or_global_reactor
+
 __all__ = [
     "CannotListen",
     "EndpointError",
@@ -304,10 +306,7 @@ class ListeningService(Service):
         reactor: Any = None,
         reuse_port: bool = False,
     ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as _reactor
-
-            reactor = _reactor
+        reactor = or_global_reactor(reactor)
         self.setName(name)
         self.description = description
         self.target = target

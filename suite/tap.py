@@ -21,6 +21,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python import usage
 
+from suite._reactor import or_global_reactor
 from suite.chat import ChatFactory, ChatServer
 from suite.echo import EchoFactory, UDPEchoProtocol
 from suite.files import FileFactory, Storage
@@ -328,9 +329,7 @@ def _check_address(mode: Mode, description: str) -> None:
     if mode.datagram:
         parse_udp_description(description)
     else:
-        from twisted.internet import reactor
-
-        stream_server_endpoint(reactor, description)
+        stream_server_endpoint(or_global_reactor(None), description)
 
 
 class NetsuiteService(MultiService):
@@ -350,10 +349,7 @@ class NetsuiteService(MultiService):
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     """Build the service tree for ``options``: one ListeningService per mode (and workers)."""
-    if reactor is None:
-        from twisted.internet import reactor as _reactor
-
-        reactor = _reactor
+    reactor = or_global_reactor(reactor)
     top = NetsuiteService()
     shared = options["workers"] > 1 or options["reuse-port"]
     listening = []

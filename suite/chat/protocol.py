@@ -21,6 +21,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from suite._reactor import or_global_reactor
 from suite.chat import wire
 from suite.chat.commands import run_command
 from suite.chat.rooms import ChatRoom, ChatServer
@@ -314,10 +315,7 @@ class ChatFactory(Factory):
             raise ValueError(f"max_line must be at least 1 or None, not {max_line!r}")
         if flood_burst < 1:
             raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
-        if reactor is None:
-            from twisted.internet import reactor as _reactor
-
-            reactor = _reactor
+        reactor = or_global_reactor(reactor)
         self.server = server if server is not None else ChatServer(history=history)
         # No line limit means lines as long as memory allows: the operator's call.
         self.max_line = max_line or sys.maxsize

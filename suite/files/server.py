@@ -21,6 +21,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from suite._reactor import or_global_reactor
 from suite.endpoints import plain_socket
 from suite.files.storage import Storage, StoredFile, UploadSession
 from suite.files.wire import PROTOCOL, Command, ErrorCode, FileError, parse_command
@@ -482,10 +483,7 @@ class FileFactory(Factory):
         close_grace: float = 5.0,
         reactor: IReactorTime | None = None,
     ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as _reactor
-
-            reactor = _reactor
+        reactor = or_global_reactor(reactor)
         self.storage = storage
         self.token = token
         self.connections = ConnectionLimit(max_connections or None)

@@ -30,6 +30,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from suite._reactor import or_global_reactor
 from suite.files.wire import ErrorCode, FileError, check_name
 
 __all__ = ["Storage", "StoredFile", "UploadSession"]
@@ -113,8 +114,7 @@ class Storage:
         clock: IReactorTime | None = None,
         run: Runner = _thread_runner,
     ) -> None:
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        clock = or_global_reactor(clock)
         self.root = Path(root)
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.max_file_size = max_file_size
