@@ -79,10 +79,12 @@ class ChatClient(LineOnlyReceiver):
     def connectionLost(self, reason: Failure = Failure(error.ConnectionDone())) -> None:  # noqa: B008
         if self.done.called:
             return
-        if self.leaving:
+        if not reason.check(error.ConnectionDone, error.ConnectionLost):
+            # A TLS failure, for example: never a clean leave, even after
+            # /quit (stdin may end before the handshake has failed).
+            self.done.errback(reason)
+        elif self.leaving:
             self.done.callback(None)
-        elif not reason.check(error.ConnectionDone, error.ConnectionLost):
-            self.done.errback(reason)  # a TLS failure, for example
         else:
             self.done.errback(ClientError("connection closed by the server"))
 

@@ -50,6 +50,18 @@ def test_client_leave_sends_quit_once_and_succeeds() -> None:
     assert client.done.result is None
 
 
+def test_client_tls_failure_after_leave_is_still_an_error() -> None:
+    """stdin can end (and /quit be sent) before a TLS handshake fails."""
+    from OpenSSL import SSL
+
+    client, transport, out = chat_client()
+    client.leave()
+    client.connectionLost(Failure(SSL.Error([("SSL routines", "", "certificate verify failed")])))
+    failures: list[Failure] = []
+    client.done.addErrback(failures.append)
+    assert failures[0].check(SSL.Error)
+
+
 def test_client_server_hangup_is_an_error() -> None:
     client, transport, out = chat_client()
     client.connectionLost(Failure(ConnectionDone()))
@@ -107,6 +119,36 @@ async def test_chat_command_with_piped_stdin(chat_port: int) -> None:
     ]
     watcher.transport.loseConnection()
     await watcher.lost
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_command_over_tls(tmp_path) -> None:
+    """``--tls`` with ``--cafile``: the session works; without trusting the certificate, one clear line."""
+    from twisted.internet import defer, reactor
+
+    from suite.chat import ChatFactory
+    from suite.endpoints import stream_server_endpoint
+    from tests.helpers import make_certificate, stop_tracked, track
+
+    key, cert = make_certificate(tmp_path)
+    factory = track(ChatFactory(max_per_ip=None))
+    port = await stream_server_endpoint(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    ).listen(factory)
+    try:
+        address = f"localhost:{port.getHost().port}"
+        run = spawn(["netsuite", "chat", "--tls", "--cafile", str(cert), address, "--nick", "secure"],
+                    stdin=b"hello over tls\n")
+        assert await run.ended == 0, run.err
+        lines = run.out.decode().splitlines()
+        assert "[lobby] <secure> hello over tls" in lines
+        assert lines[-1] == "*** bye: goodbye"
+        run = spawn(["netsuite", "chat", "--tls", address], stdin=b"")
+        assert await run.ended == 1, (run.out, run.err)
+        assert run.err.startswith(b"netsuite chat: TLS failed with localhost:"), run.err
+        assert run.err.count(b"\n") == 1
+    finally:
+        await defer.ensureDeferred(stop_tracked(factory, port))
 
 
 @pytest_twisted.ensureDeferred
