@@ -56,6 +56,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         self._closing = False
         self._admitted = False
         self._discarding = False
+        self._telnet_pending = b""
         self._flood_strikes = 0
         self._bucket: TokenBucket | None = None
         self._abort_call: Any = None
@@ -127,6 +128,13 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         if self._closing:
             return
         self.resetTimeout()
+        if self._telnet_pending or b"\xff" in data:
+            # Telnet commands (never part of UTF-8 text), answered at once:
+            # a telnet client may wait for the answer before the line ends.
+            data, replies, pending = wire.strip_telnet(self._telnet_pending + data)
+            self._telnet_pending = pending if len(pending) <= wire.TELNET_MAX_PENDING else b""
+            if replies:
+                self.deliver(replies)
         lines = data.split(b"\n")
         rest = lines.pop()
         if lines:

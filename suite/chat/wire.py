@@ -24,6 +24,7 @@ __all__ = [
     "parse_server_line",
     "private_line",
     "sanitize",
+    "strip_telnet",
     "valid_name",
 ]
 
@@ -35,6 +36,60 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,%d}" % NAME_MAX)
 # reorder text ("Trojan Source").
 _INVISIBLE_FORMATTING = set("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _REPLACEMENT = "\ufffd"
+
+
+# Telnet commands (RFC 854) start with IAC, byte 255, which never occurs in
+# UTF-8: a telnet client sends them for Ctrl-C (IAC IP, IAC DO TIMING-MARK),
+# for its Ctrl-] commands and to negotiate options.
+_IAC, _SB, _SE = 0xFF, 0xFA, 0xF0
+_WILL, _WONT, _DO, _DONT = 0xFB, 0xFC, 0xFD, 0xFE
+
+#: Longest unfinished telnet command (a subnegotiation) kept between reads.
+TELNET_MAX_PENDING = 4096
+
+
+def strip_telnet(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """
+    ``data`` without telnet commands: ``(text, replies, pending)``.
+
+    Every option the client offers or asks for is refused (``IAC DONT x``
+    for ``IAC WILL x``, ``IAC WONT x`` for ``IAC DO x``; RFC 854 lets either
+    side refuse any option), and ``replies`` holds those answers.  A data
+    byte 255 (``IAC IAC``) is kept, and fails UTF-8 decoding as it would
+    have.  ``pending`` is a command cut off at the end of ``data``: put it
+    in front of the next read.
+    """
+    text = bytearray()
+    replies = bytearray()
+    end = len(data)
+    i = 0
+    while True:
+        j = data.find(b"\xff", i)
+        if j < 0:
+            text += data[i:]
+            return bytes(text), bytes(replies), b""
+        text += data[i:j]
+        if j + 1 == end:
+            return bytes(text), bytes(replies), data[j:]
+        command = data[j + 1]
+        if command == _IAC:
+            text.append(_IAC)
+            i = j + 2
+        elif _WILL <= command <= _DONT:
+            if j + 2 == end:
+                return bytes(text), bytes(replies), data[j:]
+            if command == _WILL:
+                replies += bytes((_IAC, _DONT, data[j + 2]))
+            elif command == _DO:
+                replies += bytes((_IAC, _WONT, data[j + 2]))
+            i = j + 3
+        elif command == _SB:
+            close = data.find(b"\xff\xf0", j + 2)
+            if close < 0:
+                return bytes(text), bytes(replies), data[j:]
+            i = close + 2
+        else:  # NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, a stray SE
+            i = j + 2
 
 
 class ErrorCode:

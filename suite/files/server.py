@@ -60,7 +60,7 @@ class _ZeroCopySender(_Sender):
     from the page cache to the socket, with no Python bytes in between.
 
     Each turn sends up to ``CHUNK_SIZE`` that way; then the next ``PIECE``
-    goes through the transport as :class:`FileSender` would send it, so that
+    goes through the transport as ``FileSender`` would send it, so that
     the transport tells this producer (``resumeProducing``) when it has
     written everything and the socket can take more.  Order is kept because
     ``sendfile`` only runs when the transport says it holds nothing: never on

@@ -100,6 +100,40 @@ async def test_lf_and_crlf_clients_talk(chat_server) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_real_telnet_client(chat_server) -> None:
+    """Twisted's own telnet client: its option requests are refused, its commands never reach the room."""
+    from twisted.conch import telnet
+
+    class Terminal(telnet.TelnetProtocol):
+        def __init__(self) -> None:
+            self.received = b""
+            self.arrived: defer.Deferred[None] = defer.Deferred()
+
+        def dataReceived(self, data: bytes) -> None:
+            self.received += data
+            if b"*** nick: " in self.received and not self.arrived.called:
+                self.arrived.callback(None)
+
+    factory, port = chat_server()
+    watcher = await join(port, "watcher")
+    terminal = Terminal()
+    transport = telnet.TelnetTransport(lambda: terminal)
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), transport)
+    with pytest.raises(telnet.OptionRefused):
+        await transport.will(telnet.NAWS).addTimeout(10, reactor)
+    with pytest.raises(telnet.OptionRefused):
+        await transport.do(telnet.ECHO).addTimeout(10, reactor)
+    transport.write(b"/nick tel\r\n")
+    await terminal.arrived
+    # What Ctrl-C sends in the middle of typing, then the rest of the line.
+    transport.transport.write(b"half \xff\xf4\xff\xfd\x06a line\r\n")
+    assert await watcher.wait_for("<tel>") == "[lobby] <tel> half a line"
+    assert not any("invalid-utf8" in line for line in terminal.received.decode("utf-8", "replace").splitlines())
+    transport.loseConnection()
+    await close_all(watcher)
+
+
+@pytest_twisted.ensureDeferred
 async def test_abrupt_disconnect_frees_nick(chat_server) -> None:
     factory, port = chat_server()
     alice, bob = await join(port, "alice"), await join(port, "bob")

@@ -9,7 +9,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from suite.chat import ChatFactory, ChatProtocol, ChatServer
+from suite.chat import ChatFactory, ChatProtocol, ChatServer, wire
 
 
 class Harness:
@@ -591,3 +591,37 @@ def test_factory_can_share_a_server() -> None:
     pb.makeConnection(tb)
     pa.dataReceived(b"across listeners\n")
     assert b"<guest1> across listeners" in tb.value()
+
+
+def test_telnet_commands_are_removed_and_options_refused(chat: Harness) -> None:
+    """Ctrl-C in telnet sends IAC IP, IAC DO TIMING-MARK: not an invalid-utf8 error."""
+    alice = chat.connect(nick="alice")
+    bob = chat.connect(nick="bob")
+    alice.lines()
+    before = len(alice.transport.value())
+    alice.send(b"hel\xff\xf4\xff\xfd\x06lo\r\n")
+    # DO TIMING-MARK is refused (WONT), then the line without the commands.
+    assert alice.transport.value()[before:] == b"\xff\xfc\x06[lobby] <alice> hello\n"
+    assert bob.lines() == ["[lobby] <alice> hello"]
+    # A line of nothing but commands is blank; IAC IAC is a data byte 255,
+    # which is not UTF-8.
+    alice.transport.clear()
+    alice.send(b"\xff\xfb\x18\xff\xfa\x18\x00xterm\xff\xf0\r\n")
+    assert alice.transport.value() == b"\xff\xfe\x18"
+    # A command cut in two by the reads is still removed, and answered at
+    # once, before the line ends.
+    alice.transport.clear()
+    alice.send(b"typing \xff")
+    alice.send(b"\xfd")
+    assert alice.transport.value() == b""
+    alice.send(b"\x06")
+    assert alice.transport.value() == b"\xff\xfc\x06"
+    alice.send(b"on\r\n")
+    assert bob.lines() == ["[lobby] <alice> typing on"]
+    # An endless subnegotiation is dropped, not kept in memory.
+    alice.transport.clear()
+    alice.send(b"\xff\xfa" + b"x" * (wire.TELNET_MAX_PENDING + 10))
+    assert alice.proto._telnet_pending == b""
+    alice.send(b"\xff\xff\n")
+    assert alice.transport.value() == b"!!! invalid-utf8: line is not valid UTF-8; it was rejected\n"
+    assert bob.lines() == []

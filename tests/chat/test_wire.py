@@ -72,3 +72,32 @@ def test_notices_and_errors_parse() -> None:
         "error", "the nickname bob is taken", code="nick-taken"
     )
     assert parse_server_line("something else") is None
+
+
+@pytest.mark.parametrize(
+    "data, text, replies, pending",
+    [
+        (b"plain", b"plain", b"", b""),
+        ("caf\u00e9".encode(), "caf\u00e9".encode(), b"", b""),
+        (b"a\xff\xf4b", b"ab", b"", b""),  # IP: interrupt process
+        (b"\xff\xfd\x06x", b"x", b"\xff\xfc\x06", b""),  # DO TIMING-MARK -> WONT
+        (b"\xff\xfb\x1fx", b"x", b"\xff\xfe\x1f", b""),  # WILL NAWS -> DONT
+        (b"\xff\xfc\x01\xff\xfe\x01x", b"x", b"", b""),  # WONT/DONT need no answer
+        (b"\xff\xfa\x18\x00xterm\xff\xf0x", b"x", b"", b""),  # subnegotiation
+        (b"a\xff\xffb", b"a\xffb", b"", b""),  # escaped data byte 255
+        # Cut off by the end of a read: kept for the next one.
+        (b"x\xff", b"x", b"", b"\xff"),
+        (b"x\xff\xfd", b"x", b"", b"\xff\xfd"),
+        (b"x\xff\xfa\x18unfinished", b"x", b"", b"\xff\xfa\x18unfinished"),
+    ],
+)
+def test_strip_telnet(data: bytes, text: bytes, replies: bytes, pending: bytes) -> None:
+    assert wire.strip_telnet(data) == (text, replies, pending)
+
+
+@given(st.binary(max_size=64), st.integers(min_value=0, max_value=64))
+def test_strip_telnet_is_the_same_however_reads_split(data: bytes, cut: int) -> None:
+    whole = wire.strip_telnet(data)
+    first = wire.strip_telnet(data[:cut])
+    second = wire.strip_telnet(first[2] + data[cut:])
+    assert (first[0] + second[0], first[1] + second[1], second[2]) == whole
