@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -47,17 +46,22 @@ class Server:
     argv: list[str]
     ready: str  #: regex with one group: the port, in the server's output
     process: subprocess.Popen[bytes] | None = None
-    output: Any = None  #: the file the server's output goes to
+    output: Path | None = None  #: the file the server's output goes to
     port: int = 0
     pin: bool = True  #: to CPU 0; off for servers with several processes
 
     def start(self, timeout: float = 20.0) -> int:
         # Output goes to a file, not a pipe: a pipe nobody reads after the
-        # ready line would block a server that logs more than 64 KiB.
-        self.output = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            pinned(self.argv, 0) if self.pin else self.argv, stdout=self.output, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+        # ready line would block a server that logs more than 64 KiB.  The
+        # server appends; this process reads through its own descriptor, so
+        # the two never share a file offset.
+        fd, path = tempfile.mkstemp(prefix="netsuite-bench-server-", suffix=".log")
+        os.close(fd)
+        self.output = Path(path)
+        with open(path, "ab") as log:
+            self.process = subprocess.Popen(
+                pinned(self.argv, 0) if self.pin else self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
         deadline = time.monotonic() + timeout
         ready = re.compile(self.ready.encode())
         while time.monotonic() < deadline:
@@ -76,8 +80,10 @@ class Server:
         """Everything the server has printed so far."""
         if self.output is None:
             return b""
-        self.output.seek(0)
-        return self.output.read()
+        try:
+            return self.output.read_bytes()
+        except OSError:
+            return b""
 
     def stop(self) -> None:
         if self.process is None:
@@ -90,7 +96,7 @@ class Server:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         if self.output is not None:
-            self.output.close()
+            self.output.unlink(missing_ok=True)
             self.output = None
         self.process = None
 
@@ -180,33 +186,36 @@ def table(
     title: str, metric: str, series: Sequence[Series], baseline: str | None = None, higher_is_better: bool = True
 ) -> str:
     """
-    A markdown table: median, min-max and ratio per server.  Ratios are to
-    ``baseline``, or by default to the best baseline (every server whose
-    name does not start with "netsuite") measured in the same run.
+    A markdown table: median, min-max and each server's ratio to the best
+    baseline (every server whose name does not start with "netsuite")
+    measured in the same run; with ``baseline``, also the ratio to that one
+    (the one a target names), when it is not the best.
     """
-    if baseline is None:
-        others = [s for s in series if not s.name.startswith("netsuite")] or list(series)
-        best = (max if higher_is_better else min)(others, key=lambda s: s.median)
-        baseline = best.name
-    base = next(s for s in series if s.name == baseline).median
+    others = [s for s in series if not s.name.startswith("netsuite")] or list(series)
+    best = (max if higher_is_better else min)(others, key=lambda s: s.median)
+    columns = [best.name]
+    if baseline is not None and baseline != best.name:
+        columns.append(baseline)
+
+    def ratio(s: Series, name: str) -> str:
+        base = next(b for b in series if b.name == name).median
+        if not (base and s.median):
+            return "n/a"
+        return f"{(s.median / base) if higher_is_better else (base / s.median):.2f}×"
+
     lines = [
         f"### {title}",
         "",
-        f"| server | {metric} (median) | min – max | ratio to {baseline} |",
-        "|---|---:|---:|---:|",
+        f"| server | {metric} (median) | min – max | " + " | ".join(f"ratio to {c}" for c in columns) + " |",
+        "|---|---:|---:|" + "---:|" * len(columns),
     ]
     for s in series:
-        if base and s.median:
-            ratio = f"{(s.median / base) if higher_is_better else (base / s.median):.2f}×"
-        else:
-            ratio = "n/a"
-        lines.append(
-            f"| {s.name} | {s.median:,.1f} | {min(s.values):,.1f} – {max(s.values):,.1f} | {ratio} |"
-        )
+        ratios = " | ".join(ratio(s, c) for c in columns)
+        lines.append(f"| {s.name} | {s.median:,.1f} | {min(s.values):,.1f} – {max(s.values):,.1f} | {ratios} |")
     lines.append("")
     better = "higher" if higher_is_better else "lower"
     lines.append(f"{len(series[0].values)} repetitions, servers alternating; {better} is better; "
-                 f"ratio > 1 means better than {baseline}.")
+                 "a ratio above 1 means better than that server.")
     CHARTS.append((title, metric, list(series)))
     return "\n".join(lines)
 

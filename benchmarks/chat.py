@@ -64,7 +64,7 @@ def _run(
 ) -> str:
     repetitions = 1 if quick else repetitions
     if quick:
-        duration, warmup = 1.0, 0.5
+        duration, warmup = 0.5, 0.25
     throughput = {s.name: Series(s.name) for s in servers(cchat)}
     p99 = {s.name: Series(s.name) for s in servers(cchat)}
     p50 = {s.name: Series(s.name) for s in servers(cchat)}
