@@ -134,6 +134,7 @@ class EchoProtocol(Protocol, TimeoutMixin):
 
     def writeConnectionLost(self) -> None:
         """Our sending side is shut: nothing more can be echoed, so close."""
+        self.transport.unregisterProducer()  # or the close would wait for it
         self.transport.loseConnection()
 
     def timeoutConnection(self) -> None:
