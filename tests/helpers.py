@@ -217,3 +217,28 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
+
+
+async def listen_tls(factory: Any, directory: Path) -> tuple[Any, Path]:
+    """
+    ``factory`` listening with TLS on 127.0.0.1, a free port, with a fresh
+    self-signed certificate for localhost: (the listening port, cert.pem).
+    """
+    from suite.endpoints import stream_server_endpoint
+
+    key, cert = make_certificate(directory)
+    port = await stream_server_endpoint(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    ).listen(factory)
+    return port, cert
+
+
+def tls_client_endpoint(port: Any, cert: Path) -> Any:
+    """A client endpoint to ``port`` (from :func:`listen_tls`) that trusts only ``cert``."""
+    from twisted.internet import ssl
+    from twisted.internet.endpoints import wrapClientTLS
+
+    return wrapClientTLS(
+        ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes())),
+        TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
+    )

@@ -334,25 +334,13 @@ async def test_loopback_tcp_is_written_eagerly(echo_port) -> None:
 @pytest_twisted.ensureDeferred
 async def test_loopback_tls_goes_through_the_transport(tmp_path) -> None:
     """Over TLS the bytes must be encrypted: no eager socket writes."""
-    from twisted.internet import ssl
-    from twisted.internet.endpoints import wrapClientTLS
+    from tests.helpers import listen_tls, tls_client_endpoint
 
-    from suite.endpoints import stream_server_endpoint
-    from tests.helpers import make_certificate
-
-    key, cert = make_certificate(tmp_path)
     factory = tracked_echo()
-    port = await stream_server_endpoint(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    ).listen(factory)
+    port, cert = await listen_tls(factory, tmp_path)
     try:
-        trust = ssl.Certificate.loadPEM(cert.read_bytes())
-        endpoint = wrapClientTLS(
-            ssl.optionsForClientTLS("localhost", trustRoot=trust),
-            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
-        )
         client = Collector()
-        await connectProtocol(endpoint, client)
+        await connectProtocol(tls_client_endpoint(port, cert), client)
         payload = bytes(range(256)) * 4096  # 1 MiB
         client.transport.write(payload)
         assert await client.wait_for(len(payload)) == payload

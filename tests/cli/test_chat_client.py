@@ -124,17 +124,13 @@ async def test_chat_command_with_piped_stdin(chat_port: int) -> None:
 @pytest_twisted.ensureDeferred
 async def test_chat_command_over_tls(tmp_path) -> None:
     """``--tls`` with ``--cafile``: the session works; without trusting the certificate, one clear line."""
-    from twisted.internet import defer, reactor
+    from twisted.internet import defer
 
     from suite.chat import ChatFactory
-    from suite.endpoints import stream_server_endpoint
-    from tests.helpers import make_certificate, stop_tracked, track
+    from tests.helpers import listen_tls, stop_tracked, track
 
-    key, cert = make_certificate(tmp_path)
     factory = track(ChatFactory(max_per_ip=None))
-    port = await stream_server_endpoint(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    ).listen(factory)
+    port, cert = await listen_tls(factory, tmp_path)
     try:
         address = f"localhost:{port.getHost().port}"
         run = spawn(["netsuite", "chat", "--tls", "--cafile", str(cert), address, "--nick", "secure"],

@@ -46,6 +46,13 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def leave_partial_download(target: Path, data: bytes, stored: Any) -> None:
+    """What an interrupted download of ``stored`` to ``target`` leaves: the first bytes, and what they belong to."""
+    part = target.with_name(f".{target.name}.netsuite-part")
+    part.write_bytes(data)
+    part.with_name(part.name + ".json").write_text(f'{{"sha256": "{stored.sha256}", "size": {stored.size}}}')
+
+
 @pytest_twisted.ensureDeferred
 async def test_upload_list_download_round_trip(server, tmp_path: Path) -> None:
     factory, endpoint = server()
@@ -182,10 +189,7 @@ async def test_download_resumes_from_partial(server, tmp_path: Path) -> None:
     stored = await upload(endpoint, source)
     target = tmp_path / "out" / "data.bin"
     target.parent.mkdir()
-    # What an interrupted download leaves: the first bytes, and what they belong to.
-    part = target.with_name(".data.bin.netsuite-part")
-    part.write_bytes(source.read_bytes()[:700_000])
-    part.with_name(part.name + ".json").write_text(f'{{"sha256": "{stored.sha256}", "size": {stored.size}}}')
+    leave_partial_download(target, source.read_bytes()[:700_000], stored)
     progress: list[int] = []
     await download(endpoint, "data.bin", target, progress=lambda d, t: progress.append(d))
     assert progress[0] == 700_000
@@ -286,9 +290,7 @@ async def test_downloads_use_sendfile_and_keep_order(server, tmp_path: Path, mon
         assert spy.sent > 1_000_000 if spy.most is None else spy.sent > 0
     # From an offset too: what a resumed download asks for.
     target = tmp_path / "second"
-    part = target.with_name(".second.netsuite-part")
-    part.write_bytes(source.read_bytes()[:1_234_567])
-    part.with_name(part.name + ".json").write_text(f'{{"sha256": "{got.sha256}", "size": {got.size}}}')
+    leave_partial_download(target, source.read_bytes()[:1_234_567], got)
     progress: list[int] = []
     await download(endpoint, "big", target, progress=lambda d, t: progress.append(d))
     assert progress[0] == 1_234_567
@@ -298,22 +300,12 @@ async def test_downloads_use_sendfile_and_keep_order(server, tmp_path: Path, mon
 @pytest_twisted.ensureDeferred
 async def test_tls_downloads_go_through_the_transport(tmp_path: Path, monkeypatch) -> None:
     """Over TLS every byte must be encrypted: sendfile is never used."""
-    from twisted.internet import ssl
-    from twisted.internet.endpoints import wrapClientTLS
+    from tests.helpers import listen_tls, tls_client_endpoint
 
-    from suite.endpoints import stream_server_endpoint
-    from tests.helpers import make_certificate
-
-    key, cert = make_certificate(tmp_path)
     factory = track(FileFactory(Storage(tmp_path / "store", min_free=0)))
-    port = await stream_server_endpoint(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    ).listen(factory)
+    port, cert = await listen_tls(factory, tmp_path)
     try:
-        endpoint = wrapClientTLS(
-            ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes())),
-            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
-        )
+        endpoint = tls_client_endpoint(port, cert)
         source = make_file(tmp_path / "secret", 2_000_003)
         await upload(endpoint, source, "secret")
         spy = SendfileSpy()
