@@ -3,6 +3,8 @@ The file service: streamed, verified, atomic, resumable uploads and
 downloads.  See docs/protocols/files.md for the protocol.
 """
 
+from suite.files.contract import FileStore, OpenedFile, PartialUpload, Upload
+from suite.files.memory import MemoryStore
 from suite.files.server import FileFactory, FileProtocol
 from suite.files.storage import Storage, StoredFile, UploadSession
 from suite.files.wire import ErrorCode, FileError, check_name
@@ -12,8 +14,13 @@ __all__ = [
     "FileError",
     "FileFactory",
     "FileProtocol",
+    "FileStore",
+    "MemoryStore",
+    "OpenedFile",
+    "PartialUpload",
     "Storage",
     "StoredFile",
+    "Upload",
     "UploadSession",
     "check_name",
 ]

@@ -25,8 +25,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.protocols.basic import FileSender, LineReceiver
 from twisted.python.failure import Failure
 
-from suite.files.storage import StoredFile
-from suite.files.wire import PROTOCOL, check_name
+from suite.files.wire import PROTOCOL, StoredFile, check_name
 
 __all__ = ["RemoteError", "TransferError", "download", "list_files", "stat", "upload"]
 

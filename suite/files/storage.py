@@ -22,7 +22,6 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,7 +30,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from suite._reactor import or_global_reactor
-from suite.files.wire import ErrorCode, FileError, check_name
+from suite.files.wire import ErrorCode, FileError, StoredFile, check_name
 
 __all__ = ["Storage", "StoredFile", "UploadSession"]
 
@@ -42,16 +41,6 @@ Runner = Callable[..., defer.Deferred[Any]]
 #: Bytes gathered before one disk write: large writes, not one per read.
 BLOCK = 1 << 20
 _HASH_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    """A complete, verified file in storage."""
-
-    name: str
-    size: int
-    sha256: str
-    mtime: float
 
 
 def _thread_runner(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:

@@ -16,6 +16,7 @@ __all__ = [
     "ErrorCode",
     "FileError",
     "PROTOCOL",
+    "StoredFile",
     "check_name",
     "error_line",
     "parse_command",
@@ -26,7 +27,10 @@ PROTOCOL = "NETSUITE-FILES 1"
 
 NAME_MAX_BYTES = 255
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_BAD_NAME_CHARS = set("/\\\x00\u2028\u2029")
+_BAD_NAME_CHARS = set("/\\\x00")
+#: Control, format (bidi controls, zero-width), surrogate, line and
+#: paragraph separator characters: invisible, or change how a name prints.
+_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class ErrorCode:
@@ -77,7 +81,8 @@ def check_name(name: str) -> str:
     Return ``name`` if it is a valid stored-file name, else raise.
 
     A name is one path component of UTF-8, 1-255 bytes, not ``.`` or
-    ``..``, without ``/``, ``\\``, NUL or control characters, and not
+    ``..``, without ``/``, ``\\``, NUL, control, format (bidi) or
+    line/paragraph separator characters, and not
     starting with ``.`` (reserved for the server's temporary files).
 
     :raises FileError: ``bad-name``, saying what is wrong.
@@ -89,9 +94,21 @@ def check_name(name: str) -> str:
     if name.startswith("."):
         raise FileError(ErrorCode.BAD_NAME, "names starting with '.' are reserved")
     for char in name:
-        if char in _BAD_NAME_CHARS or unicodedata.category(char) in ("Cc", "Cs"):
-            raise FileError(ErrorCode.BAD_NAME, f"the name contains {char!r}, which is not allowed")
+        if char in _BAD_NAME_CHARS or unicodedata.category(char) in _BAD_CATEGORIES:
+            # Format characters include the bidi controls (U+202E makes
+            # "gpj.exe" print as "exe.jpg") and zero-width joiners.
+            raise FileError(ErrorCode.BAD_NAME, f"the name contains {char!r} (U+{ord(char):04X}), which is not allowed")
     return name
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A complete, verified file in storage (what ``FILE`` lines describe)."""
+
+    name: str
+    size: int
+    sha256: str
+    mtime: float
 
 
 @dataclass(frozen=True)
