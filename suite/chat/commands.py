@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {
     "msg": Command("/msg NICK TEXT", "send a private message", lambda s, u, a: s.whisper(u, a[0], a[1]), 2),
     "me": Command("/me ACTION", "tell your room what you are doing", lambda s, u, a: s.act(u, a[0]), 1),
     "join": Command("/join ROOM", "leave your room for another (created if new)", lambda s, u, a: s.join(u, a[0]), 1),
+    "topic": Command("/topic [TEXT]", "show your room's topic, or set it", lambda s, u, a: s.topic(u, a[0] if a else None)),
     "rooms": Command("/rooms", "list the rooms", lambda s, u, a: s.list_rooms(u)),
     "quit": Command("/quit [REASON]", "leave the chat", lambda s, u, a: u.quit(a[0] if a else "")),
     "help": Command("/help", "this list", _help),

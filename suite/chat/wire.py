@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from suite.chat.names import NAME_MAX, InvalidName, check_name
 
 __all__ = [
     "ErrorCode",
+    "Line",
     "ServerLine",
     "action_line",
     "error_line",
@@ -28,8 +32,6 @@ __all__ = [
     "valid_name",
 ]
 
-NAME_MAX = 32
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,%d}" % NAME_MAX)
 
 # Unicode characters that could change how other lines look: line and
 # paragraph separators, and the bidirectional overrides/isolates that can
@@ -99,6 +101,8 @@ class ErrorCode:
     NICK_TAKEN = "nick-taken"
     NO_SUCH_NICK = "no-such-nick"
     ROOM_INVALID = "room-invalid"
+    NOT_IN_ROOM = "not-in-room"
+    TOPIC_TOO_LONG = "topic-too-long"
     UNKNOWN_COMMAND = "unknown-command"
     MISSING_ARGUMENT = "missing-argument"
     LINE_TOO_LONG = "line-too-long"
@@ -111,8 +115,12 @@ class ErrorCode:
 
 
 def valid_name(name: str) -> bool:
-    """Whether ``name`` is a valid nickname or room name: 1-32 of ``A-Z a-z 0-9 _ -``."""
-    return _NAME.fullmatch(name) is not None
+    """Whether ``name`` is a valid nickname or room name (see :mod:`suite.chat.names`)."""
+    try:
+        check_name(name)
+    except InvalidName:
+        return False
+    return True
 
 
 def normalize_room(name: str) -> str:
@@ -140,39 +148,77 @@ def sanitize(text: str) -> str:
     return "".join(out)
 
 
-def _line(text: str) -> bytes:
-    return (text + "\n").encode("utf-8")
+class Line(bytes):
+    """
+    One server line: these bytes are what the line chat sends, and
+    :attr:`what` says what the line means, so that other fronts (IRC,
+    WebSocket) write the same event in their own form without parsing it.
+
+    :meth:`rendered` keeps each front's form of a line, so a line fanned
+    out to a thousand IRC users is formatted once.
+    """
+
+    what: ServerLine
+
+    def __new__(cls, text: str, what: ServerLine) -> Line:
+        line = super().__new__(cls, (text + "\n").encode("utf-8"))
+        line.what = what
+        return line
+
+    def rendered(self, front: str, render: Callable[[ServerLine], bytes]) -> bytes:
+        """``render(self.what)``, computed once per line and ``front``."""
+        cache = self.__dict__
+        try:
+            return cache[front]  # type: ignore[no-any-return]
+        except KeyError:
+            data = cache[front] = render(self.what)
+            return data
 
 
-def message_line(room: str, nick: str, text: str) -> bytes:
+def message_line(room: str, nick: str, text: str) -> Line:
     """``[ROOM] <NICK> TEXT``: a message to a room."""
-    return _line(f"[{room}] <{nick}> {text}")
+    return Line(f"[{room}] <{nick}> {text}", ServerLine("message", text, room=room, nick=nick))
 
 
-def action_line(room: str, nick: str, text: str) -> bytes:
+def action_line(room: str, nick: str, text: str) -> Line:
     """``[ROOM] * NICK TEXT``: a /me action in a room."""
-    return _line(f"[{room}] * {nick} {text}")
+    return Line(f"[{room}] * {nick} {text}", ServerLine("action", text, room=room, nick=nick))
 
 
-def history_line(room: str, line: bytes) -> bytes:
+def history_line(room: str, line: bytes) -> Line:
     """A message or action line from ROOM's history, replayed: ``[history ROOM] ...``."""
     prefix = f"[{room}] ".encode()
-    return f"[history {room}] ".encode() + line[len(prefix) :]
+    what = getattr(line, "what", None)
+    rest = line[len(prefix) : -1].decode("utf-8")
+    return Line(
+        f"[history {room}] {rest}",
+        ServerLine("history", rest, code=what.kind if what else None, room=room,
+                   nick=what.nick if what else None, detail=what.text if what else None),
+    )
 
 
-def private_line(sender: str, target: str, text: str) -> bytes:
+def private_line(sender: str, target: str, text: str) -> Line:
     """``[private] <FROM -> TO> TEXT``: seen by FROM and TO only."""
-    return _line(f"[private] <{sender} -> {target}> {text}")
+    return Line(f"[private] <{sender} -> {target}> {text}", ServerLine("private", text, nick=sender, target=target))
 
 
-def notice_line(kind: str, text: str) -> bytes:
-    """``*** KIND: TEXT``: a server notice (join, leave, nick, who...)."""
-    return _line(f"*** {kind}: {text}")
+def notice_line(
+    kind: str, text: str, *, room: str | None = None, nick: str | None = None,
+    target: str | None = None, detail: str | None = None,
+) -> Line:
+    """
+    ``*** KIND: TEXT``: a server notice (join, leave, nick, who...).  The
+    keywords say what the notice is about, for the other fronts: ``room``
+    and ``nick`` of a join or leave, ``nick`` and ``target`` (the new nick)
+    of a nick change, ``detail`` the reason of a leave or the new topic.
+    """
+    return Line(f"*** {kind}: {text}",
+                ServerLine("notice", text, code=kind, room=room, nick=nick, target=target, detail=detail))
 
 
-def error_line(code: str, text: str) -> bytes:
+def error_line(code: str, text: str) -> Line:
     """``!!! CODE: TEXT``: an error, sent to the one user it concerns."""
-    return _line(f"!!! {code}: {text}")
+    return Line(f"!!! {code}: {text}", ServerLine("error", text, code=code))
 
 
 @dataclass(frozen=True)
@@ -182,6 +228,10 @@ class ServerLine:
     ``kind`` is ``message``, ``action``, ``private``, ``history``, ``notice``
     or ``error``.  ``code`` is the notice kind or error code; ``room``,
     ``nick``, ``target`` and ``text`` are set where the form has them.
+    Lines the server makes (:attr:`Line.what`) say more than parsing can:
+    a notice's ``room``/``nick``/``target``, and ``detail`` (a leave's
+    reason, a new topic, a replayed line's text; a replayed line's ``code``
+    is ``message`` or ``action``).
     """
 
     kind: str
@@ -190,9 +240,11 @@ class ServerLine:
     room: str | None = None
     nick: str | None = None
     target: str | None = None
+    detail: str | None = None
 
 
-_N = r"[A-Za-z0-9_-]{1,32}"
+# A name as the forms show it: no spaces or brackets (see suite.chat.names).
+_N = r"[^\s\[\]<>*]{1,%d}" % NAME_MAX
 _FORMS = [
     ("private", re.compile(rf"\[private\] <(?P<nick>{_N}) -> (?P<target>{_N})> (?P<text>.*)")),
     ("history", re.compile(rf"\[history (?P<room>{_N})\] (?P<text>.*)")),

@@ -10,12 +10,17 @@ from suite.chat import wire
 from suite.chat.wire import ServerLine, parse_server_line
 
 
-@pytest.mark.parametrize("name", ["a", "alice", "Bob_2", "x-y", "A" * 32, "123", "-", "_"])
+@pytest.mark.parametrize(
+    "name", ["a", "alice", "Bob_2", "x-y", "A" * 32, "123", "-", "_", "élise", "小明", "大厅", "Ölüm", "Дима", "ａ", "नमस्ते"]
+)
 def test_valid_names(name: str) -> None:
     assert wire.valid_name(name)
 
 
-@pytest.mark.parametrize("name", ["", "A" * 33, "al ice", "élise", "a.b", "a/b", "a\n", "#room", "ａ"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "A" * 33, "al ice", "a.b", "a/b", "a\n", "#room", "a\u200bb", "a\u00adb", "a\u202eb", "a\u2066b", "🙂", "a\u3000b", "a!b"],
+)
 def test_invalid_names(name: str) -> None:
     assert not wire.valid_name(name)
 
