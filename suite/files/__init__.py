@@ -6,10 +6,13 @@ downloads.  See docs/protocols/files.md for the protocol.
 from suite.files.contract import FileStore, OpenedFile, PartialUpload, Upload
 from suite.files.memory import MemoryStore
 from suite.files.server import FileFactory, FileProtocol
-from suite.files.storage import Storage, StoredFile, UploadSession
+from suite.files.storage import Storage
+from suite.files.upload import DiskUpload
+from suite.files.wire import StoredFile
 from suite.files.wire import ErrorCode, FileError, check_name
 
 __all__ = [
+    "DiskUpload",
     "ErrorCode",
     "FileError",
     "FileFactory",
@@ -21,6 +24,5 @@ __all__ = [
     "Storage",
     "StoredFile",
     "Upload",
-    "UploadSession",
     "check_name",
 ]

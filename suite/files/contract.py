@@ -37,6 +37,7 @@ Errors are :class:`suite.files.wire.FileError` with a stable
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -51,7 +52,17 @@ __all__ = [
     "PartialUpload",
     "StoredFile",
     "Upload",
+    "partial_key",
 ]
+
+
+def partial_key(name: str) -> str:
+    """
+    The id of ``name``'s resumable partial: there is at most one per name,
+    so the line protocol (which resumes by name) and tus (by id) meet.
+    40 hexadecimal digits, safe in a URL and a file name.
+    """
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,12 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 
 from suite._reactor import or_global_reactor
-from suite.files.contract import OpenedFile, PartialUpload
+from suite.files.contract import OpenedFile, PartialUpload, partial_key
 from suite.files.wire import ErrorCode, FileError, StoredFile, check_name
 
-__all__ = ["MemoryStore", "MemoryUpload", "partial_key"]
+__all__ = ["MemoryStore", "MemoryUpload"]
 
 DEFAULT_MAX_FILE_SIZE = 4 << 30
-
-
-def partial_key(name: str) -> str:
-    """The id of ``name``'s resumable partial (there is at most one per name)."""
-    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass

@@ -23,8 +23,9 @@ from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
 from suite.endpoints import plain_socket
-from suite.files.storage import Storage, StoredFile, UploadSession
-from suite.files.wire import PROTOCOL, Command, ErrorCode, FileError, parse_command
+from suite.files.contract import FileStore, Upload
+from suite.files.storage import Storage
+from suite.files.wire import PROTOCOL, Command, ErrorCode, FileError, StoredFile, parse_command
 from suite.limits import ConnectionLimit, cancel_call, close_then_abort, peer_host
 
 __all__ = ["FileFactory", "FileProtocol", "describe_line"]
@@ -120,7 +121,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
     MAX_LENGTH = 4096
 
     def __init__(self) -> None:
-        self._session: UploadSession | None = None
+        self._session: Upload | None = None
         self._body_done = False
         self._busy = False  # a command is being carried out: input waits
         self._closing = False
@@ -163,7 +164,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             self._session = None
             if self._body_done:
                 # Every byte came and the client closed cleanly: that is the end.
-                defer.Deferred.fromCoroutine(session.finish()).addErrback(lambda f: None)
+                defer.Deferred.fromCoroutine(session.commit()).addErrback(lambda f: None)
             else:
                 defer.Deferred.fromCoroutine(session.abort()).addErrback(log.failure, "aborting upload")
             self._end_transfer()
@@ -313,7 +314,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             self.factory.transfers -= 1
 
     async def _stat(self, command: Command) -> None:
-        stored = await self.factory.storage.describe(command.name)
+        stored = await self.factory.storage.stat(command.name)
         self._send("FILE " + describe_line(stored))
 
     async def _list(self, command: Command) -> None:
@@ -386,8 +387,8 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         assert session is not None
         self._end_transfer()
         self._send_error(FileError(ErrorCode.TOO_LONG, f"more than the declared {session.size} bytes came; nothing was stored"))
-        session.sha256 = None  # never resume from data known to be wrong
-        defer.Deferred.fromCoroutine(session.abort())
+        # Never resume from data known to be wrong.
+        defer.Deferred.fromCoroutine(session.abort(keep=False))
         self._close()
 
     def _finish_upload(self, then: Command | None) -> None:
@@ -420,35 +421,37 @@ class FileProtocol(LineReceiver, TimeoutMixin):
                 if not self._busy:
                     self._next_command()
 
-        defer.Deferred.fromCoroutine(session.finish()).addBoth(stored)
+        defer.Deferred.fromCoroutine(session.commit()).addBoth(stored)
 
     # -- download ------------------------------------------------------------------
 
     async def _get(self, command: Command) -> None:
         self._start_transfer()
         try:
-            f, stored = await self.factory.storage.open(command.name)
+            opened = await self.factory.storage.open(command.name)
         except BaseException:
             self._end_transfer()
             raise
+        f, stored = opened.file, opened.stored
         try:
             if command.offset > stored.size:
                 raise FileError(ErrorCode.BAD_OFFSET, f"offset {command.offset} is past the end ({stored.size} bytes)")
             self._send(f"DATA {stored.size} {stored.sha256} {command.offset}")
             f.seek(command.offset)
             self.setTimeout(self.factory.transfer_timeout)
-            sock = plain_socket(self.transport) if hasattr(os, "sendfile") else None
+            sock = plain_socket(self.transport) if hasattr(os, "sendfile") and opened.fd is not None else None
             sender = _Sender(self.resetTimeout) if sock is None else _ZeroCopySender(self.resetTimeout, sock)
             await sender.beginFileTransfer(f, self.transport)
             self.setTimeout(self.factory.idle_timeout)
         finally:
-            f.close()
+            opened.close()
             self._end_transfer()
 
 
 class FileFactory(Factory):
     """
-    Builds :class:`FileProtocol` connections sharing one :class:`Storage`.
+    Builds :class:`FileProtocol` connections sharing one storage (any
+    :class:`suite.files.contract.FileStore`).
 
     :param storage: where files live, with its own size/quota/space limits.
     :param token: the shared secret clients must present (``AUTH``), or
@@ -472,7 +475,7 @@ class FileFactory(Factory):
 
     def __init__(
         self,
-        storage: Storage,
+        storage: FileStore,
         *,
         token: bytes | None = None,
         max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
@@ -499,11 +502,15 @@ class FileFactory(Factory):
     def startFactory(self) -> None:
         from twisted.internet.task import LoopingCall
 
-        log.info("storing files in {root}", root=str(self.storage.root.resolve()))
-        # Partial uploads expire: look for them now and then.
-        self._sweeper = LoopingCall(self.storage.sweep)
-        self._sweeper.clock = self.reactor
-        self._sweeper.start(min(600.0, max(1.0, self.storage.resume_ttl / 4)), now=False)
+        storage: Any = self.storage
+        if isinstance(storage, Storage):
+            log.info("storing files in {root}", root=str(storage.root.resolve()))
+            # Load the index now (off the reactor thread), not at the first command.
+            defer.Deferred.fromCoroutine(storage.ready()).addErrback(log.failure, "loading the storage index")
+            # Partial uploads expire: look for them now and then.
+            self._sweeper = LoopingCall(storage.sweep)
+            self._sweeper.clock = self.reactor
+            self._sweeper.start(min(600.0, max(1.0, storage.resume_ttl / 4)), now=False)
 
     def stopFactory(self) -> None:
         if self._sweeper is not None and self._sweeper.running:

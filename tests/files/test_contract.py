@@ -18,6 +18,7 @@ from twisted.internet.task import Clock
 
 from suite.files.contract import FileStore, OpenedFile, Upload
 from suite.files.memory import MemoryStore
+from suite.files.storage import Storage
 from suite.files.wire import ErrorCode, FileError
 
 MakeStore = Callable[..., Any]
@@ -46,13 +47,16 @@ def sync(f: Any, *args: Any) -> defer.Deferred[Any]:
 
 
 def _memory(tmp_path: Path, **options: Any) -> FileStore:
-    options.pop("min_free", None)
-    if "capacity" in options:
-        options["capacity"] = options["capacity"]
     return MemoryStore(clock=Clock(), **options)
 
 
-BACKENDS: dict[str, Callable[..., FileStore]] = {"memory": _memory}
+def _directory(tmp_path: Path, **options: Any) -> FileStore:
+    storage = Storage(tmp_path / "store", min_free=0, clock=Clock(), run=sync, **options)
+    done(storage.ready())
+    return storage
+
+
+BACKENDS: dict[str, Callable[..., FileStore]] = {"memory": _memory, "directory": _directory}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -16,6 +16,7 @@ from twisted.internet.protocol import Protocol
 
 from suite.files import FileFactory, Storage
 from suite.files.client import RemoteError, TransferError, download, list_files, stat, upload
+from tests.files.faults import FailingFS
 from tests.helpers import stop_tracked, track
 
 
@@ -25,7 +26,7 @@ def server(tmp_path: Path):
     started = []
 
     def start(**kwargs: Any) -> tuple[FileFactory, TCP4ClientEndpoint]:
-        storage_options = {k: kwargs.pop(k) for k in ("max_file_size", "quota", "resume_ttl") if k in kwargs}
+        storage_options = {k: kwargs.pop(k) for k in ("max_file_size", "quota", "resume_ttl", "fs") if k in kwargs}
         storage = Storage(tmp_path / "store", min_free=0, **storage_options)
         factory = track(FileFactory(storage, **kwargs))
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
@@ -153,17 +154,13 @@ async def test_concurrent_uploads_of_one_name(server, tmp_path: Path) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_disk_full_then_recovery(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    factory, endpoint = server()
-
-    def full(self: Storage, fd: int, block: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    real = Storage._write_block
-    monkeypatch.setattr(Storage, "_write_block", full)
+    fs = FailingFS()
+    factory, endpoint = server(fs=fs)
+    fs.fail("write", errno.ENOSPC)
     with pytest.raises(RemoteError) as raised:
         await upload(endpoint, make_file(tmp_path / "big", 3_000_000))
     assert raised.value.code == "disk-full"
-    monkeypatch.setattr(Storage, "_write_block", real)
+    fs.heal()
     assert [p.name for p in factory.storage.root.iterdir() if p.name != Storage.INDEX] == []
     await upload(endpoint, make_file(tmp_path / "small", 100))
     assert [f.name for f in await list_files(endpoint)] == ["small"]

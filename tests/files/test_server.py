@@ -17,6 +17,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from suite.files import FileFactory, Storage
+from tests.files.faults import FailingFS
 
 
 def sync(f: Any, *args: Any) -> defer.Deferred[Any]:
@@ -27,10 +28,13 @@ def sync(f: Any, *args: Any) -> defer.Deferred[Any]:
 class Harness:
     def __init__(self, root: Path, token: bytes | None = None, run: Any = sync, **kwargs: Any) -> None:
         self.clock = Clock()
-        storage_options = {k: kwargs.pop(k) for k in ("max_file_size", "quota", "min_free", "resume_ttl") if k in kwargs}
+        storage_options = {
+            k: kwargs.pop(k) for k in ("max_file_size", "quota", "min_free", "resume_ttl", "fs", "umask") if k in kwargs
+        }
         storage_options.setdefault("min_free", 0)
         self.root = root
         self.storage = Storage(root, clock=self.clock, run=run, **storage_options)
+        defer.ensureDeferred(self.storage.ready())  # loads at once: disk work runs inline
         self.factory = FileFactory(self.storage, token=token, reactor=self.clock, **kwargs)
 
     def connect(self) -> Client:
@@ -355,19 +359,16 @@ def test_free_space_checked_up_front(tmp_path: Path) -> None:
     assert line.startswith("ERR no-space 10 bytes do not fit: ")
 
 
-def test_disk_full_during_write(files: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = Storage._write_block
-
-    def full(self: Storage, fd: int, block: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(Storage, "_write_block", full)
+def test_disk_full_during_write(tmp_path: Path) -> None:
+    fs = FailingFS()
+    files = Harness(tmp_path / "store", fs=fs)
+    fs.fail("write", errno.ENOSPC, after=1)  # the partial's description fits, its data not
     client = files.connect()
     assert put(client, "huge", PICTURE, f"sha256={sha(PICTURE)}") == [
         "READY 0", "ERR disk-full the disk is full; nothing was stored",
     ]
     assert files.visible() == [] and files.hidden() == []  # not even kept for resuming
-    monkeypatch.setattr(Storage, "_write_block", real)
+    fs.heal()
     assert put(files.connect(), "small", b"fits")[-1].startswith("STORED 4 ")
 
 
