@@ -26,7 +26,7 @@ MakeStore = Callable[..., Any]
 
 def done(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """The result of a coroutine that must finish without waiting."""
-    d = defer.Deferred.fromCoroutine(coroutine)
+    d = defer.ensureDeferred(coroutine)
     results: list[Any] = []
     d.addBoth(results.append)
     assert results, "the backend waited on something"
