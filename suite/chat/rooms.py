@@ -236,8 +236,9 @@ class ChatServer:
 
     def disconnect(self, user: ChatUser, reason: str) -> None:
         """Forget a user who is gone; their room hears why."""
-        self._drop(user)
+        # Leave first: other fronts still find the user (IRC shows nick!user@host).
         self._leave(user, reason, "quit")
+        self._drop(user)
 
     def _leave(self, user: ChatUser, reason: str, how: str) -> None:
         room = user.room

@@ -1,0 +1,400 @@
+"""
+The IRC front of the chat: one IRC client's connection.
+
+:class:`IRCConnection` is Twisted's server-side
+:class:`twisted.words.protocols.irc.IRC` (its message parsing, its
+``irc_COMMAND`` dispatch, its numerics), joined to the chat's shared
+:class:`suite.chat.rooms.ChatServer` as one more :class:`ChatUser`: room
+``lobby`` is channel ``#lobby``, and what is said on any front reaches every
+other.  Registration and the commands are in :mod:`suite.irc.commands`;
+this module is the connection: reading lines within limits, writing the
+chat's events in IRC's form, keeping dead clients out with PING.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from twisted.words.protocols import irc
+from zope.interface import implementer
+
+from suite._reactor import or_global_reactor
+from suite.chat.rooms import ChatRoom, ChatServer
+from suite.chat.wire import Line, ServerLine
+from suite.irc.commands import IRCCommands
+from suite.irc.render import render_shared
+from suite.limits import ConnectionLimit, TokenBucket, cancel_call, close_then_abort, peer_host
+
+__all__ = ["IRCConnection", "IRCFactory"]
+
+
+@implementer(IPushProducer)
+class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
+    """
+    One IRC client.  Like the line chat's connection it is the streaming
+    producer of its own transport: output the client does not read waits in
+    a queue of at most ``factory.max_pending`` bytes, beyond which the client
+    is disconnected (``ERROR :Closing Link: HOST (SendQ exceeded)``).
+    """
+
+    factory: IRCFactory
+    log = Logger()
+
+    #: An IRC client keeps a member list: it hears joins and leaves even in quiet rooms.
+    tracks_members = True
+    nick: str = ""
+    room: ChatRoom | None = None
+
+    def __init__(self) -> None:
+        self._in = b""
+        self._discarding = False
+        self._outbox: list[bytes] = []
+        self._outbox_size = 0
+        self._paused = False
+        self._closing = False
+        self._admitted = False
+        self._pinged = False
+        self._bucket: TokenBucket | None = None
+        self._flood_strikes = 0
+        self._abort_call: Any = None
+        self.registered = False
+        self.ident = "~user"
+        self.host = "unknown"
+        self.realname = ""
+        self.away: str | None = None
+        self.signon = 0.0
+        self.last_spoke = 0.0
+        self._init_registration()
+
+    # -- connection life -------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        self.hostname = factory.server_name
+        irc.IRC.connectionMade(self)
+        host = peer_host(self.transport.getPeer())
+        self.host = host or "unknown"
+        refusal = factory.admit(host)
+        if refusal is not None:
+            self._closing = True
+            self.log.info("refused {host}: {reason}", host=host, reason=refusal)
+            self.transport.write(f"ERROR :Closing Link: {self.host} ({refusal})\r\n".encode())
+            self.transport.loseConnection()
+            return
+        self._admitted = True
+        factory.clients.add(self)
+        self.transport.registerProducer(self, True)
+        if factory.flood_rate is not None:
+            self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor)
+        self.callLater = factory.reactor.callLater
+        self.setTimeout(factory.register_timeout)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.setTimeout(None)
+        self._closing = True
+        self._outbox.clear()
+        if self._admitted:
+            self._admitted = False
+            self.factory.clients.discard(self)
+            self.factory.release(peer_host(self.transport.getPeer()))
+            if self.registered:
+                self.factory.server.disconnect(self, "connection lost")
+        cancel_call(self._abort_call)
+
+    def close(self, why: str, reason: str | None = None) -> None:
+        """
+        Leave the chat (the room hears ``reason``, or ``why``), send
+        ``ERROR :Closing Link: HOST (why)`` and close; abort after
+        ``factory.close_grace`` seconds if the client does not read it.
+        """
+        if self._closing:
+            return
+        if self.registered:
+            self.factory.server.disconnect(self, reason or why)
+        self._closing = True
+        self.setTimeout(None)
+        self.flush(force=True)
+        self.transport.write(f"ERROR :Closing Link: {self.host} ({why})\r\n".encode())
+        self.transport.unregisterProducer()
+        self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
+
+    def timeoutConnection(self) -> None:
+        factory = self.factory
+        if not self.registered:
+            self.close("Registration timeout")
+        elif not self._pinged:
+            # Quiet for a while: ask; silence for ping_timeout more ends it.
+            self._pinged = True
+            self.deliver(f"PING :{self.hostname}\r\n".encode())
+            self.setTimeout(factory.ping_timeout)
+        else:
+            self.close(f"Ping timeout: {factory.ping_timeout:g} seconds", "ping timeout")
+
+    # -- input -----------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        """Split ``data`` into lines within ``factory.max_line``; the lines of one read are answered as a batch."""
+        if self._closing:
+            return
+        if self._pinged:
+            self._pinged = False
+            self.setTimeout(self.factory.ping_interval)
+        else:
+            self.resetTimeout()
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        if lines:
+            if self._discarding:
+                del lines[0]  # the end of an over-long line, already answered
+                self._discarding = False
+            else:
+                lines[0] = self._in + lines[0]
+            self._in = rest
+        elif not self._discarding:
+            self._in += rest
+        if len(lines) > 1:
+            with self.factory.server.batch():
+                self._lines_received(lines)
+        else:
+            self._lines_received(lines)
+        if len(self._in) > self.factory.max_line + 1 and not self._closing:
+            # No line end yet and already too long: answer now, drop the rest as it comes.
+            self._in = b""
+            self._discarding = True
+            self._too_long()
+
+    def _lines_received(self, lines: list[bytes]) -> None:
+        max_line = self.factory.max_line
+        for raw in lines:
+            if self._closing:
+                return
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if len(raw) > max_line:
+                self._too_long()
+            elif raw.strip() and self._allowed_by_flood_control():
+                # Not UTF-8 (a Latin-1 client, noise): replaced, never refused.
+                self._line(raw.decode("utf-8", "replace"))
+
+    def _line(self, line: str) -> None:
+        try:
+            prefix, command, params = irc.parsemsg(line.lstrip(" "))
+        except (ValueError, IndexError, irc.IRCBadMessage):
+            return  # a lone prefix, spaces only: nothing to answer
+        self.handleCommand(command.upper(), prefix, params)
+
+    def _too_long(self) -> None:
+        self.numeric("417", ":Input line was too long")
+
+    def _allowed_by_flood_control(self) -> bool:
+        bucket = self._bucket
+        if bucket is None or bucket.consume():
+            self._flood_strikes = 0
+            return True
+        self._flood_strikes += 1
+        factory = self.factory
+        if self._flood_strikes == 1:
+            self.server_notice(
+                f"*** flood: too many lines (limit {factory.flood_rate:g}/s, burst {factory.flood_burst}); "
+                "lines are dropped until you slow down"
+            )
+        elif self._flood_strikes > factory.flood_burst:
+            self.log.info("disconnecting {nick} ({host}) for flooding", nick=self.nick or "*", host=self.host)
+            self.close("Excess Flood", "flood")
+        return False
+
+    # -- output ----------------------------------------------------------------
+
+    def sendLine(self, line: str | bytes) -> None:
+        """Twisted's helpers (``names``, ``who``, ``whois``...) write through here."""
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self.deliver(line + b"\r\n")
+
+    def numeric(self, code: str, *params: str) -> None:
+        """``:SERVER CODE NICK PARAMS...`` (``*`` for a client not yet registered)."""
+        self.deliver(f":{self.hostname} {code} {self.nick or '*'} {' '.join(params)}\r\n".encode())
+
+    def server_notice(self, text: str) -> None:
+        """A NOTICE from the server to this client."""
+        self.deliver(f":{self.hostname} NOTICE {self.nick or '*'} :{text}\r\n".encode())
+
+    def _irc(self, data: bytes) -> bytes | None:
+        """The chat's ``data`` in IRC's form for this client (``None``: nothing to send)."""
+        what: ServerLine | None = getattr(data, "what", None)
+        if what is None:
+            return data  # already IRC
+        kind = what.kind
+        if kind in ("message", "action"):
+            if what.nick == self.nick:
+                return None  # IRC does not echo a client's own messages
+        elif kind == "private":
+            if what.nick == self.nick and what.target != self.nick:
+                return None
+        elif kind == "notice":
+            code = what.code
+            if code == "join" and what.nick == self.nick:
+                return self.joined_lines(what.room)  # type: ignore[arg-type]
+            if code in ("welcome", "info", "bye") or (code == "topic" and not what.nick):
+                return None  # IRC says these its own way (001, 332...)
+        elif kind == "error":
+            return f":{self.hostname} NOTICE {self.nick or '*'} :!!! {what.code}: {what.text}\r\n".encode()
+        assert isinstance(data, Line)
+        shared = data.rendered(self.factory.render_key, self.factory.render)
+        if shared is None:
+            return f":{self.hostname} NOTICE {self.nick or '*'} :*** {what.code}: {what.text}\r\n".encode()
+        return shared
+
+    def enqueue(self, data: bytes) -> None:
+        """Queue ``data``; disconnect the client if its unread output grows too large."""
+        if self._closing:
+            return
+        out = self._irc(data)
+        if out is None:
+            return
+        self._outbox.append(out)
+        self._outbox_size += len(out)
+        limit = self.factory.max_pending
+        if self._paused and limit is not None and self._outbox_size > limit:
+            self.log.info("disconnecting {nick} ({host}): send queue exceeded", nick=self.nick or "*", host=self.host)
+            self._outbox.clear()
+            self._outbox_size = 0
+            self.close("SendQ exceeded", "send queue exceeded")
+
+    def deliver(self, data: bytes) -> None:
+        """Write ``data`` (a chat line or IRC bytes) now, or queue it while the client is not reading."""
+        if self._paused or self._outbox:
+            self.enqueue(data)
+            self.flush()
+        elif not self._closing:
+            out = self._irc(data)
+            if out is not None:
+                self.transport.write(out)
+
+    def flush(self, force: bool = False) -> None:
+        """Write the queue, in one write, unless the client is not reading."""
+        outbox = self._outbox
+        if not outbox or (self._paused and not force) or (self._closing and not force):
+            return
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
+        self._outbox_size = 0
+        self.transport.write(data)
+
+    # IPushProducer, for our own transport.
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self.flush()
+
+    def stopProducing(self) -> None:
+        self._paused = True
+
+
+class IRCFactory(Factory):
+    """
+    Builds :class:`IRCConnection` s on a :class:`ChatServer` (shared with the
+    line chat and the WebSocket front, or a new one).  Every limit is a
+    keyword argument; ``None`` (or 0) disables it.
+
+    :param server_name: the server's name in IRC prefixes and numerics.
+    :param network: the ``NETWORK`` the 005 reply advertises.
+    :param motd: the message of the day (``None``: 422, no MOTD).
+    :param password: what ``PASS`` must give before registering (``None``: no PASS needed).
+    :param max_line: longest accepted line in bytes; longer ones get 417.
+    :param flood_rate: lines per second per connection (sustained).
+    :param flood_burst: lines at once; also how many dropped lines in a row end it (Excess Flood).
+    :param max_pending: bytes of output a client may leave unread (SendQ exceeded).
+    :param max_connections: concurrent connections in total.
+    :param max_per_ip: concurrent connections per client IP address.
+    :param per_ip_exempt: IP addresses the per-IP cap does not apply to.
+    :param ping_interval: seconds of silence before the server sends PING.
+    :param ping_timeout: seconds to answer it (any line will do) before disconnection.
+    :param register_timeout: seconds a new connection has to register.
+    :param close_grace: seconds a closing connection gets to read its ERROR line.
+    """
+
+    protocol = IRCConnection
+    noisy = False
+
+    DEFAULT_MAX_LINE = 2048
+    DEFAULT_PING_INTERVAL = 90.0
+    DEFAULT_PING_TIMEOUT = 60.0
+    DEFAULT_REGISTER_TIMEOUT = 60.0
+    DEFAULT_MOTD = (
+        "Welcome to netsuite's chat over IRC.\n"
+        "Channel #lobby is the chat's lobby; /join #NAME enters (or creates) another room.\n"
+        "You are in one channel at a time: joining one leaves the other.\n"
+        "Nicks and channels: 1-32 letters or digits of any script, _ or - (小明, #大厅 are fine)."
+    )
+
+    def __init__(
+        self,
+        server: ChatServer | None = None,
+        *,
+        server_name: str = "netsuite",
+        network: str = "netsuite",
+        motd: str | None = DEFAULT_MOTD,
+        password: str | None = None,
+        max_line: int | None = DEFAULT_MAX_LINE,
+        flood_rate: float | None = 10.0,
+        flood_burst: int = 50,
+        max_pending: int | None = 1 << 20,
+        max_connections: int | None = 1000,
+        max_per_ip: int | None = 20,
+        per_ip_exempt: Iterable[str] = (),
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        register_timeout: float = DEFAULT_REGISTER_TIMEOUT,
+        close_grace: float = 5.0,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        if flood_burst < 1:
+            raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
+        if not server_name or any(c in server_name for c in " :!@\r\n"):
+            raise ValueError(f"invalid server name {server_name!r}")
+        self.server = server if server is not None else ChatServer()
+        self.server_name = server_name
+        self.network = network
+        self.motd = motd
+        self.password = password
+        self.max_line = max_line or sys.maxsize
+        self.flood_rate = flood_rate or None
+        self.flood_burst = flood_burst
+        self.max_pending = max_pending or None
+        self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
+        self.per_ip_exempt = frozenset(per_ip_exempt)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.register_timeout = register_timeout
+        self.close_grace = close_grace
+        self.reactor = or_global_reactor(reactor)
+        self.render_key = f"irc {server_name}"
+        #: Every admitted connection, registered or not.
+        self.clients: set[IRCConnection] = set()
+
+    def render(self, what: ServerLine) -> bytes | None:
+        """An event's IRC lines, the same for every IRC member (cached per line by :meth:`Line.rendered`)."""
+        return render_shared(self.server, self.server_name, what)
+
+    def admit(self, host: str | None) -> str | None:
+        """Count a new connection; the reason it is refused, or ``None``."""
+        return self.connections.acquire(None if host in self.per_ip_exempt else host)
+
+    def release(self, host: str | None) -> None:
+        """Forget a connection counted by :meth:`admit`."""
+        self.connections.release(None if host in self.per_ip_exempt else host)
+
+    def stopFactory(self) -> None:
+        """The service is stopping: tell every IRC client, and close."""
+        for client in list(self.clients):
+            client.close("Server shutting down", "server shutdown")

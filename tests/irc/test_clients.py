@@ -1,0 +1,112 @@
+"""
+Real IRC clients from Debian against the IRC service, with an ``nc``-style
+line-chat user in the same room: each registers, joins, talks both ways,
+changes nick and quits.  Each client runs with its own temporary HOME and is
+started and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor, task
+
+from tests.chat.test_loopback import join
+from tests.helpers import ProcessRun, spawn
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> object:
+    """Poll ``condition`` (a file a client writes) until it holds; fail after ``timeout`` seconds."""
+    deadline = reactor.seconds() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await task.deferLater(reactor, 0.05, lambda: None)
+
+
+async def ended(run: ProcessRun, timeout: float = 10.0) -> None:
+    """Wait for ``run`` to exit; terminate it (by PID) if it does not."""
+    try:
+        await until(lambda: run.ended.called, "the client to exit", timeout)
+    except AssertionError:
+        run.terminate()
+        await until(lambda: run.ended.called, "the client to exit after SIGTERM", timeout)
+
+
+def needs(program: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(shutil.which(program) is None, reason=f"{program} is not installed")
+
+
+@needs("sic")
+@pytest_twisted.ensureDeferred
+async def test_sic(irc_net, tmp_path: Path) -> None:
+    nc = await join(irc_net.chat, "ncuser")
+    sic = spawn(["/usr/bin/sic", "-h", "127.0.0.1", "-p", str(irc_net.irc), "-n", "sicuser"], stdin=None,
+                env={"HOME": str(tmp_path)})
+    try:
+        await sic.wait_for(rb"001 \(sicuser\)").addTimeout(15, reactor)
+        sic.transport.write(b":j #lobby\n")
+        await nc.wait_for(r"^\*\*\* join: sicuser joined lobby$")
+        nc.transport.write("hello sic, 你好\n".encode())
+        await sic.wait_for("<ncuser> hello sic, 你好".encode()).addTimeout(15, reactor)
+        sic.transport.write(":m #lobby hello nc from sic\n".encode())
+        await nc.wait_for(r"^\[lobby\] <sicuser> hello nc from sic$")
+        sic.transport.write(b":NICK sic2\n")  # ":" + anything else: sent as is
+        await nc.wait_for(r"^\*\*\* nick: sicuser is now sic2$")
+        sic.transport.write(b":QUIT :sic says bye\n")
+        await nc.wait_for(r"^\*\*\* leave: sic2 left lobby \(quit: sic says bye\)$")
+    finally:
+        await ended(sic)
+    nc.transport.loseConnection()
+    await nc.lost
+
+
+def _fifo_write(path: Path, line: str) -> bool:
+    """Write one line to a client's FIFO once it is there and read; False until then."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, OSError):
+        return False
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+    return True
+
+
+def _has(path: Path, text: str) -> bool:
+    return path.exists() and text in path.read_text("utf-8", "replace")
+
+
+@needs("ii")
+@pytest_twisted.ensureDeferred
+async def test_ii(irc_net, tmp_path: Path) -> None:
+    nc = await join(irc_net.chat, "ncuser")
+    base = tmp_path / "irc"
+    ii = spawn(["/usr/bin/ii", "-s", "127.0.0.1", "-p", str(irc_net.irc), "-n", "iiuser", "-i", str(base)],
+               stdin=None, env={"HOME": str(tmp_path)})
+    server_in, channel = base / "127.0.0.1" / "in", base / "127.0.0.1" / "#lobby"
+    try:
+        await until(lambda: _has(base / "127.0.0.1" / "out", "Welcome to the netsuite IRC network"), "ii registered")
+        await until(lambda: _fifo_write(server_in, "/j #lobby"), "ii's FIFO")
+        await nc.wait_for(r"^\*\*\* join: iiuser joined lobby$")
+        nc.transport.write("hello ii, 你好\n".encode())
+        await until(lambda: _has(channel / "out", "<ncuser> hello ii, 你好"), "the nc line in ii's #lobby/out")
+        await until(lambda: _fifo_write(channel / "in", "hello nc from ii"), "ii's #lobby FIFO")
+        await nc.wait_for(r"^\[lobby\] <iiuser> hello nc from ii$")
+        assert _fifo_write(server_in, "/n ii2")
+        await nc.wait_for(r"^\*\*\* nick: iiuser is now ii2$")
+        assert _fifo_write(server_in, "/q ii says bye")
+        await nc.wait_for(r"^\*\*\* leave: ii2 left lobby \(quit: ii says bye\)$")
+    finally:
+        await ended(ii)
+    nc.transport.loseConnection()
+    await nc.lost
