@@ -49,3 +49,6 @@ def chat_port() -> Iterator[int]:
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     yield port.getHost().port
     pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(factory, port)))
+
+
+from tests.redis_server import redis_server  # noqa: E402,F401 - the real redis-server fixture

@@ -1,0 +1,49 @@
+"""
+The chat's Redis backplane: any number of chat processes on one Redis form
+one chat (see docs/scaling.md).
+
+:func:`cluster_server` builds a :class:`ClusterChatServer` and its
+:class:`RedisBackplane` from a ``redis://``, ``rediss://`` or ``unix://``
+URL; :meth:`RedisBackplane.start` connects (and fails if Redis cannot be
+reached), :meth:`RedisBackplane.stop` leaves the cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from suite.chat.backplane.link import BackplaneUnavailable, RedisLink
+from suite.chat.backplane.node import BACKPLANE_DOWN, RedisBackplane
+from suite.chat.backplane.scripts import channel
+from suite.chat.backplane.server import ClusterChatServer
+from suite.chat.backplane.url import BackplaneURL, parse_backplane_url
+
+__all__ = [
+    "BACKPLANE_DOWN",
+    "BackplaneURL",
+    "BackplaneUnavailable",
+    "ClusterChatServer",
+    "RedisBackplane",
+    "RedisLink",
+    "cluster_server",
+    "parse_backplane_url",
+]
+
+
+def cluster_server(
+    url: BackplaneURL | str, reactor: Any = None, *, node_timeout: float = RedisBackplane.DEFAULT_NODE_TIMEOUT,
+    connect_timeout: float = 5.0, **server_options: Any,
+) -> ClusterChatServer:
+    """
+    A chat server joined to the backplane at ``url`` (not connected yet:
+    call ``server.backplane.start()``).  ``server_options`` are
+    ``ChatServer``'s keyword arguments.
+    """
+    from suite._reactor import or_global_reactor
+
+    reactor = or_global_reactor(reactor)
+    if isinstance(url, str):
+        url = parse_backplane_url(url)
+    link = RedisLink(url, channel(url.db), reactor, connect_timeout=connect_timeout)
+    backplane = RedisBackplane(link, node_timeout=node_timeout, clock=reactor)
+    return ClusterChatServer(backplane, **server_options)

@@ -1,0 +1,471 @@
+"""
+One chat node's side of the backplane: what it tells the other nodes, and
+what it makes of what they tell it.
+
+A :class:`RedisBackplane` publishes every change its own users make (one
+script per change, so per-sender order holds), keeps a mirror of the other
+nodes' users (``remote``) built from a snapshot plus the events that follow,
+renews its nickname claims with a heartbeat, and notices dead nodes by
+their expired keys.  It drives a ``ClusterChatServer``
+through its ``remote_*`` methods; it talks to Redis through a link (a
+``RedisLink``, or a fake one in tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from suite.chat.backplane import events, scripts
+from suite.chat.backplane.link import BackplaneUnavailable
+from suite.limits import ThrottledLog
+
+if TYPE_CHECKING:
+    from suite.chat.backplane.server import ClusterChatServer
+    from suite.chat.rooms import ChatRoom, ChatUser
+
+__all__ = ["BackplaneLink", "RedisBackplane"]
+
+#: Error code of a line, private message or nickname change that could not
+#: reach the other nodes.
+BACKPLANE_DOWN = "backplane-down"
+
+
+class BackplaneLink(Protocol):
+    """What the backplane needs of its Redis connections (:class:`RedisLink` is one)."""
+
+    up: bool
+    channel: str
+    on_up: Any
+    on_down: Any
+    on_message: Any
+    batch: Any
+
+    def start(self) -> defer.Deferred[None]: ...
+    def stop(self) -> defer.Deferred[Any]: ...
+    def call(self, script: str, keys: list[str], args: list[Any]) -> defer.Deferred[Any]: ...
+
+
+class RedisBackplane:
+    """
+    Joins one node's chat to every other node on the same Redis.
+
+    :param node_timeout: seconds after which a node that stopped renewing
+        its claims counts as dead: its nicknames are free and its users
+        leave their rooms within this time.
+    :param node_id: this node's id (random if not given).
+    """
+
+    log = Logger()
+    DEFAULT_NODE_TIMEOUT = 30.0
+
+    def __init__(self, link: BackplaneLink, *, node_timeout: float = DEFAULT_NODE_TIMEOUT,
+                 clock: Any = None, node_id: str | None = None) -> None:
+        if node_timeout <= 0:
+            raise ValueError(f"node_timeout must be more than 0, not {node_timeout!r}")
+        from suite._reactor import or_global_reactor
+
+        self.clock = or_global_reactor(clock)
+        self.link = link
+        link.on_up, link.on_down, link.on_message = self._link_up, self._link_down, self.received
+        self.node = node_id or secrets.token_hex(6)
+        #: A short tag in this node's guest nicknames, so nodes do not pick the same ones.
+        self.tag = self.node[:4]
+        self.node_timeout = node_timeout
+        # Claims live for two heartbeats: one late heartbeat is not a death.
+        self.ttl_ms = max(1, int(node_timeout * 2000 / 3))
+        self.server: ClusterChatServer | None = None
+        #: Other nodes' users: node -> {name key: (nick, room name or "")}.
+        self.remote: dict[str, dict[str, tuple[str, str]]] = {}
+        #: Which node holds each remote nickname, by name key.
+        self.owner: dict[str, str] = {}
+        self.up = False
+        self._seq = itertools.count(1)
+        self._beat = LoopingCall(self._tick)
+        self._beat.clock = self.clock
+        self._buffer: list[dict[str, Any]] | None = None
+        self._told_down = False
+        self._claiming: set[Any] = set()
+        #: Rooms being loaded: name key -> (event ids seen live meanwhile, (id, line) kept).
+        self._loading: dict[str, tuple[set[str], list[tuple[str, bytes]]]] = {}
+        self._bad = ThrottledLog(self.log, self.clock)
+        self.ignored = 0
+
+    def attach(self, server: ClusterChatServer) -> None:
+        """Serve ``server`` (its constructor calls this)."""
+        self.server = server
+        self.link.batch = server.batch
+
+    # -- life ------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def start(self) -> Any:
+        """Connect and synchronise; fails with :class:`BackplaneUnavailable` if Redis cannot be reached."""
+        yield self.link.start()
+        self.up = True
+        yield self.resync()
+        self._beat.start(self.node_timeout / 3, now=False)
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Tell the other nodes this node's users are gone, and disconnect."""
+        if self._beat.running:
+            self._beat.stop()
+        if self.up:
+            users = self._local_users()
+            keys = [scripts.node_key(self.node), scripts.NODES, scripts.users_key(self.node)]
+            keys += [scripts.nick_key(self._key(u.nick)) for u in users]
+            try:
+                yield self.link.call(scripts.BYE, keys, [self.node, self.link.channel, self._event("bye")])
+            except Exception as e:  # noqa: BLE001 - stopping anyway; the TTLs clean up
+                self.log.warn("backplane: could not say goodbye: {e}", e=e)
+        self.up = False
+        yield self.link.stop()
+
+    def _key(self, name: str) -> str:
+        assert self.server is not None
+        return self.server.key(name)
+
+    def _local_users(self) -> list[ChatUser]:
+        assert self.server is not None
+        return [u for u in self.server.users.values() if u not in self._claiming]
+
+    def _event(self, kind: str, **fields: Any) -> str:
+        return events.encode(self.node, next(self._seq), kind, **fields)
+
+    # -- connection to Redis ---------------------------------------------------
+
+    def _link_down(self) -> None:
+        self.up = False
+        if not self._told_down and self.server is not None:
+            self._told_down = True
+            self.server.tell_everyone("backplane", "lost the connection to the other chat nodes; "
+                                      "until it is back, only users on this node hear you")
+
+    def _link_up(self) -> None:
+        self.up = True
+        self.resync().addErrback(self._resync_failed)
+
+    def _resync_failed(self, failure: Failure) -> None:
+        self.log.warn("backplane: resynchronising failed: {e}", e=failure.getErrorMessage())
+
+    @defer.inlineCallbacks
+    def resync(self) -> Any:
+        """Claim this node's nicknames again, announce its users, and rebuild the mirror."""
+        assert self.server is not None
+        self._buffer = []
+        try:
+            yield self.heartbeat(announce=True)
+            snapshot = yield self.link.call(scripts.SNAPSHOT, [scripts.NODES],
+                                            [scripts.node_key(""), scripts.users_key("")])
+            seen = set()
+            for node, flat in zip(snapshot[::2], snapshot[1::2]):
+                if node == self.node:
+                    continue
+                seen.add(node)
+                users = {}
+                for field, value in zip(flat[::2], flat[1::2]):
+                    nick, _, room = str(value).partition(" ")
+                    users[str(field)] = (nick, room)
+                self._replace(node, users, "node lost")
+            for node in set(self.remote) - seen:
+                self._replace(node, {}, "node lost")
+        finally:
+            buffered, self._buffer = self._buffer, None
+        for event in buffered or ():
+            self._apply(event)
+        if self._told_down:
+            self._told_down = False
+            self.server.tell_everyone("backplane", "connected to the other chat nodes again")
+
+    def _tick(self) -> defer.Deferred[Any]:
+        # A failed heartbeat must not stop the LoopingCall.
+        return defer.maybeDeferred(self.heartbeat).addErrback(
+            lambda f: self.log.warn("backplane: heartbeat failed: {e}", e=f.getErrorMessage())
+        )
+
+    @defer.inlineCallbacks
+    def heartbeat(self, announce: bool = False) -> Any:
+        """Renew this node's claims, and drop the nodes that stopped renewing theirs."""
+        if not self.up or self.server is None:
+            return
+        users = self._local_users()
+        keys = [scripts.node_key(self.node), scripts.NODES, scripts.users_key(self.node)]
+        args: list[Any] = [self.node, self.ttl_ms, scripts.node_key(""), scripts.users_key("")]
+        for user in users:
+            key = self._key(user.nick)
+            keys.append(scripts.nick_key(key))
+            args += [key, f"{user.nick} {user.room.name if user.room else ''}"]
+        try:
+            existed, lost, live = yield self.link.call(scripts.SYNC, keys, args)
+        except BackplaneUnavailable:
+            return
+        if lost:
+            lost_keys = {str(k) for k in lost}
+            for user in users:
+                if self._key(user.nick) in lost_keys:
+                    self.server.lost_nick(user)
+        if not existed and not announce:
+            # This node was taken for dead (stalled, or cut off from Redis
+            # longer than the timeout): start over as after a reconnection.
+            self.log.warn("backplane: this node's claims had expired; resynchronising")
+            yield self.resync()
+            return
+        if announce:
+            hello = [[u.nick, u.room.name if u.room else ""] for u in self._local_users()]
+            yield self.link.call(scripts.PUBLISH, [scripts.users_key(self.node), scripts.NO_KEY, scripts.NO_KEY],
+                                 [self.link.channel, self._event("hello", users=hello), "", "", "", "", self.node])
+        live_nodes = {str(n) for n in live}
+        for node in list(self.remote):
+            if node not in live_nodes:
+                self.log.info("backplane: node {node} is gone; its users leave", node=node)
+                self._replace(node, {}, "node lost")
+
+    # -- what this node's users do ---------------------------------------------
+
+    def _publish(self, event: str, user: ChatUser | None, *, set_field: tuple[str, str] | None = None,
+                 del_field: str = "", store: tuple[str, str] = (scripts.NO_KEY, ""), release: str = "") -> None:
+        if not self.up:
+            if user is not None:
+                self._not_sent(None, user)
+            return
+        keys = [scripts.users_key(self.node), store[0], release or scripts.NO_KEY]
+        field, value = set_field or ("", "")
+        d = self.link.call(scripts.PUBLISH, keys, [self.link.channel, event, field, value, del_field, store[1], self.node])
+        d.addErrback(self._not_sent, user)
+
+    def _not_sent(self, failure: Failure | None, user: ChatUser | None) -> None:
+        if failure is not None:
+            self.log.warn("backplane: publishing failed: {e}", e=failure.getErrorMessage())
+        server = self.server
+        if user is not None and server is not None and server.users.get(self._key(user.nick)) is user:
+            server.error(user, BACKPLANE_DOWN, "the other chat nodes are out of reach: only users on this node got that")
+
+    def _where(self, user: ChatUser) -> str:
+        return f"{user.nick} {user.room.name if user.room else ''}"
+
+    def connected(self, user: ChatUser) -> None:
+        """``user`` has just taken a (guest) nickname: claim it."""
+        self.claim(user, user.nick, user.nick, publish=False)
+
+    def claim(self, user: ChatUser, old: str, new: str, *, publish: bool = True) -> None:
+        """Claim ``new`` for ``user`` (who is ``old``); the server hears the outcome."""
+        assert self.server is not None
+        server = self.server
+        if not self.up:
+            if publish:
+                server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
+            return  # a connecting user's guest name is claimed by the next resync
+        room = user.room.name if user.room else ""
+        event = self._event("nick", o=old, u=new, r=room) if publish else ""
+        old_key, new_key = self._key(old), self._key(new)
+        self._claiming.add(user)
+        d = self.link.call(scripts.CLAIM, [scripts.nick_key(new_key), scripts.nick_key(old_key), scripts.users_key(self.node),
+                            scripts.node_key(self.node)],
+                           [self.node, self.ttl_ms, old_key, new_key, f"{new} {room}", self.link.channel, event])
+
+        def done(claimed: int) -> None:
+            self._claiming.discard(user)
+            gone = server.users.get(old_key) is not user
+            if gone and claimed:
+                # The user left while the claim was on its way: let it go.
+                self._publish(self._event("quit", u=new, r="", why="quit"), None, del_field=new_key,
+                              release=scripts.nick_key(new_key))
+            elif not gone:
+                server.claimed(user, new, bool(claimed))
+
+        def failed(failure: Failure) -> None:
+            self._claiming.discard(user)
+            if publish and server.users.get(old_key) is user:
+                server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
+
+        d.addCallbacks(done, failed)
+
+    def quit(self, user: ChatUser, room: ChatRoom | None, reason: str) -> None:
+        """``user`` left the chat: free the nickname, tell the others."""
+        key = self._key(user.nick)
+        self._publish(self._event("quit", u=user.nick, r=room.name if room else "", why=reason), None,
+                      del_field=key, release=scripts.nick_key(key))
+
+    def joined(self, user: ChatUser, room: ChatRoom) -> None:
+        """``user`` moved into ``room`` (from wherever they were)."""
+        self._publish(self._event("join", u=user.nick, r=room.name), user,
+                      set_field=(self._key(user.nick), self._where(user)))
+
+    def parted(self, user: ChatUser, room: ChatRoom, reason: str) -> None:
+        """``user`` left ``room`` for no room."""
+        self._publish(self._event("part", u=user.nick, r=room.name, why=reason), user,
+                      set_field=(self._key(user.nick), self._where(user)))
+
+    def said(self, user: ChatUser, room: ChatRoom, kind: str, text: str, line: bytes) -> None:
+        """``user`` said ``text`` (``kind`` ``msg`` or ``act``) in ``room``, seen here as ``line``."""
+        seq = next(self._seq)
+        event = events.encode(self.node, seq, kind, u=user.nick, r=room.name, t=text)
+        loading = self._loading.get(self._key(room.name))
+        if loading is not None:
+            loading[0].add(f"{self.node}:{seq}")
+            loading[1].append((f"{self.node}:{seq}", line))
+        cap = self.server.history if self.server is not None else 0
+        store = (scripts.history_key(self._key(room.name)), f"list {cap}") if cap else (scripts.NO_KEY, "")
+        self._publish(event, user, store=store)
+
+    def whispered(self, user: ChatUser, target: str, text: str) -> None:
+        """``user`` sent ``text`` to ``target``, a user of another node."""
+        self._publish(self._event("priv", u=user.nick, to=target, t=text), user)
+
+    def topic_set(self, user: ChatUser, room: ChatRoom) -> None:
+        """``user`` set the topic of ``room``."""
+        event = self._event("topic", u=user.nick, r=room.name, t=room.topic, at=room.topic_at)
+        self._publish(event, user, store=(scripts.topic_key(self._key(room.name)), "set"))
+
+    def load_room(self, room: ChatRoom) -> None:
+        """``room`` has just been created here: fetch its history and topic."""
+        if not self.up or self.server is None:
+            return
+        key = self._key(room.name)
+        self._loading[key] = (set(), [])
+        cap = self.server.history
+        d = self.link.call(scripts.ROOM, [scripts.history_key(key), scripts.topic_key(key)], [cap])
+
+        def loaded(result: list[Any]) -> None:
+            seen, kept = self._loading.pop(key, (set(), []))
+            lines, topic = result
+            history: list[tuple[str, str, str, str]] = []
+            for raw in lines or ():
+                event = self._decode(raw)
+                if event is not None and event["k"] in ("msg", "act"):
+                    history.append((f"{event['n']}:{event['s']}", event["k"], event["u"], event["t"]))
+            topic_event = self._decode(topic) if topic else None
+            assert self.server is not None
+            self.server.room_loaded(key, history, seen, kept, topic_event)
+
+        def failed(failure: Failure) -> None:
+            self._loading.pop(key, None)
+            self.log.warn("backplane: could not load room {room}: {e}", room=room.name, e=failure.getErrorMessage())
+
+        d.addCallbacks(loaded, failed)
+
+    # -- what the other nodes tell ---------------------------------------------
+
+    def remote_nick(self, nick: str) -> str | None:
+        """How ``nick`` is spelt if a user of another node holds it, else ``None``."""
+        node = self.owner.get(self._key(nick))
+        return self.remote[node][self._key(nick)][0] if node is not None else None
+
+    def remote_members(self, room: str) -> list[str]:
+        """The nicknames of other nodes' users in ``room``."""
+        key = self._key(room)
+        return [nick for users in self.remote.values() for nick, r in users.values() if r and self._key(r) == key]
+
+    def remote_rooms(self) -> dict[str, tuple[str, int]]:
+        """Rooms with users on other nodes: name key -> (name, how many)."""
+        rooms: dict[str, tuple[str, int]] = {}
+        for users in self.remote.values():
+            for _, room in users.values():
+                if room:
+                    key = self._key(room)
+                    name, count = rooms.get(key, (room, 0))
+                    rooms[key] = (name, count + 1)
+        return rooms
+
+    def _decode(self, raw: Any) -> dict[str, Any] | None:
+        try:
+            return events.decode(raw)
+        except events.BadEvent as e:
+            self.ignored += 1
+            self._bad.warn("backplane: ignored a message that does not follow the backplane format: {why}", why=str(e))
+            return None
+
+    def received(self, raw: Any) -> None:
+        """One message from the channel."""
+        event = self._decode(raw)
+        if event is None or event["n"] == self.node:
+            return
+        if self._buffer is not None:
+            self._buffer.append(event)
+        else:
+            self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        server = self.server
+        if server is None:
+            return
+        node, kind = event["n"], event["k"]
+        users = self.remote.setdefault(node, {})
+        if kind in ("msg", "act"):
+            loading = self._loading.get(self._key(event["r"]))
+            if loading is not None:
+                loading[0].add(f"{node}:{event['s']}")
+            line = server.remote_said(event["r"], kind, event["u"], event["t"])
+            if loading is not None and line is not None:
+                loading[1].append((f"{node}:{event['s']}", line))
+        elif kind == "priv":
+            server.remote_private(event["u"], event["to"], event["t"])
+        elif kind == "join":
+            self._move(node, event["u"], event["r"], None)
+        elif kind == "part":
+            self._move(node, event["u"], "", event["why"])
+        elif kind == "quit":
+            key = self._key(event["u"])
+            old = users.pop(key, None)
+            if old is not None:
+                self.owner.pop(key, None)
+                server.remote_left(old[0], old[1], event["why"])
+        elif kind == "nick":
+            old_key, new_key = self._key(event["o"]), self._key(event["u"])
+            previous = users.pop(old_key, None)
+            self.owner.pop(old_key, None)
+            room = previous[1] if previous else event["r"]
+            self._own(node, new_key, (event["u"], room))
+            server.remote_renamed(event["o"], event["u"], room)
+        elif kind == "topic":
+            server.remote_topic(event["r"], event["u"], event["t"], event["at"])
+        elif kind == "hello":
+            self._replace(node, {self._key(n): (n, r) for n, r in event["users"]}, "node lost")
+        elif kind == "bye":
+            self._replace(node, {}, "node stopped")
+            self.remote.pop(node, None)
+
+    def _own(self, node: str, key: str, entry: tuple[str, str]) -> None:
+        previous = self.owner.get(key)
+        if previous is not None and previous != node:
+            # The nickname moved to another node (its holder there left).
+            self.remote.get(previous, {}).pop(key, None)
+        self.remote.setdefault(node, {})[key] = entry
+        self.owner[key] = node
+
+    def _move(self, node: str, nick: str, room: str, reason: str | None) -> None:
+        assert self.server is not None
+        key = self._key(nick)
+        before = self.remote.get(node, {}).get(key)
+        self._own(node, key, (nick, room))
+        old_room = before[1] if before else ""
+        if old_room and self._key(old_room) != self._key(room):
+            self.server.remote_left(nick, old_room, reason if reason is not None else f"joined {room}")
+        if room and (not old_room or self._key(old_room) != self._key(room)):
+            self.server.remote_joined(nick, room)
+
+    def _replace(self, node: str, users: dict[str, tuple[str, str]], reason: str) -> None:
+        """Make ``node``'s users ``users``, telling local rooms who left and who came."""
+        assert self.server is not None
+        old = self.remote.get(node, {})
+        for key, (nick, room) in old.items():
+            if users.get(key) != (nick, room):
+                if self.owner.get(key) == node:
+                    del self.owner[key]
+                if room:
+                    self.server.remote_left(nick, room, reason)
+        self.remote[node] = {}
+        for key, (nick, room) in users.items():
+            self._own(node, key, (nick, room))
+            if old.get(key) != (nick, room) and room:
+                self.server.remote_joined(nick, room)
+        if not users:
+            self.remote.pop(node, None)

@@ -1,0 +1,235 @@
+"""Two and three chat nodes on one real redis-server, in this process, on loopback sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+from suite.chat import ChatFactory
+from suite.chat.backplane import BackplaneUnavailable, cluster_server
+from tests.chat.test_loopback import LineClient, close_all
+from tests.helpers import stop_tracked, track
+from tests.redis_server import RedisServer, free_port
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition`` every 10 ms until true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await task.deferLater(reactor, 0.01, lambda: None)
+
+
+class Node:
+    """One chat node: a ClusterChatServer, its backplane and a listening ChatFactory."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        options.setdefault("node_timeout", 30.0)
+        self.server = cluster_server(url, reactor, **options)
+        self.backplane = self.server.backplane
+        self.factory = track(ChatFactory(self.server, max_per_ip=None, flood_rate=None))
+        self.port: Any = None
+
+    async def start(self) -> Node:
+        await self.backplane.start()
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        return self
+
+    async def stop(self) -> None:
+        if self.port is not None:
+            port, self.port = self.port, None
+            self.factory.doStop()  # closes every client, as twistd would
+            await stop_tracked(self.factory, port)
+        await self.backplane.stop()
+
+    async def client(self, nick: str) -> LineClient:
+        client = LineClient()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port), client)
+        await client.wait_for(r"^\*\*\* join: guest\S+ joined lobby")
+        client.transport.write(f"/nick {nick}\n".encode())
+        await client.wait_for(rf"^\*\*\* nick: guest\S+ is now {nick}$")
+        return client
+
+
+@pytest.fixture
+def nodes(redis_server: RedisServer):
+    started: list[Node] = []
+
+    async def start(count: int = 2, **options: Any) -> list[Node]:
+        new = [await Node(redis_server.url, **options).start() for _ in range(count)]
+        started.extend(new)
+        return new
+
+    yield start
+    for node in started:
+        pytest_twisted.blockon(defer.ensureDeferred(node.stop()))
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_messages_and_notices_span_nodes(nodes) -> None:
+    a, b = await nodes(2)
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    await alice.wait_for(r"^\*\*\* join: guest\S+ joined lobby$")
+    await alice.wait_for(r"^\*\*\* nick: guest\S+ is now bob$")
+    alice.transport.write(b"hello from a\n")
+    await bob.wait_for(r"^\[lobby\] <alice> hello from a$")
+    bob.transport.write(b"/me waves\n")
+    await alice.wait_for(r"^\[lobby\] \* bob waves$")
+    bob.transport.write(b"/who\n")
+    assert await bob.wait_for(r"^\*\*\* who:") in (
+        "*** who: 2 users in lobby: bob, alice", "*** who: 2 users in lobby: alice, bob")
+    bob.transport.write(b"/join dev\n")
+    await alice.wait_for(r"^\*\*\* leave: bob left lobby \(joined dev\)$")
+    alice.transport.write(b"/rooms\n")
+    assert await alice.wait_for(r"^\*\*\* rooms:") == "*** rooms: dev (1), lobby (1)"
+    bob.transport.write(b"/topic shipping friday\n")
+    await bob.wait_for("set the topic")
+    alice.transport.write(b"/join dev\n")
+    await alice.wait_for(r"^\*\*\* topic: topic of dev: shipping friday \(set by bob\)$")
+    await bob.wait_for(r"^\*\*\* join: alice joined dev$")
+    # Each notice once.
+    assert sum(1 for line in bob.lines if line == "*** join: alice joined dev") == 1
+    assert sum(1 for line in alice.lines if line == "[lobby] * bob waves") == 1
+    await close_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_private_messages_and_nick_collisions_across_nodes(nodes) -> None:
+    a, b, c = await nodes(3)
+    alice, bob, carol = await a.client("alice"), await b.client("bob"), await c.client("carol")
+    await until(lambda: a.backplane.remote_nick("carol") and c.backplane.remote_nick("alice"), what="mirrors")
+    alice.transport.write(b"/msg bob psst\n")
+    assert await bob.wait_for("psst") == "[private] <alice -> bob> psst"
+    assert await alice.wait_for("psst") == "[private] <alice -> bob> psst"
+    carol.transport.write(b"/nick ALICE\n")
+    assert await carol.wait_for("^!!! ") == "!!! nick-taken: the nickname ALICE is taken"
+    alice.transport.write(b"/nick alice2\n")
+    await carol.wait_for(r"^\*\*\* nick: alice is now alice2$")
+    carol.transport.write(b"/nick alice\n")
+    await bob.wait_for(r"^\*\*\* nick: carol is now alice$")
+    bob.transport.write(b"/msg alice to the new alice\n")
+    assert await carol.wait_for("new alice") == "[private] <bob -> alice> to the new alice"
+    assert not any("new alice" in line for line in alice.lines)
+    bob.transport.write(b"/msg nobody hi\n")
+    assert await bob.wait_for("^!!! ") == "!!! no-such-nick: nobody is called nobody"
+    await close_all(alice, bob, carol)
+
+
+@pytest_twisted.ensureDeferred
+async def test_simultaneous_claims_give_the_nick_to_one_node(nodes) -> None:
+    a, b = await nodes(2)
+    x, y = await a.client("x1"), await b.client("y1")
+    x.transport.write(b"/nick same\n")
+    y.transport.write(b"/nick same\n")
+    await until(lambda: any("same" in l for l in x.lines) and any("same" in l for l in y.lines), what="answers")
+    won = [c for c in (x, y) if any(line.endswith(" is now same") for line in c.lines)]
+    assert len(won) == 1 and (x.lines if won[0] is y else y.lines).count("*** nick: " + ("y1" if won[0] is y else "x1") + " is now same") == 1
+    taken = [c for c in (x, y) if "!!! nick-taken: the nickname same is taken" in c.lines]
+    assert len(taken) == 1
+    await close_all(x, y)
+
+
+@pytest_twisted.ensureDeferred
+async def test_history_is_shared(nodes) -> None:
+    a, b = await nodes(2)
+    alice = await a.client("alice")
+    alice.transport.write(b"/join archive\n")
+    await alice.wait_for(r"joined archive")
+    for i in range(3):
+        alice.transport.write(f"line {i}\n".encode())
+    await alice.wait_for(r"<alice> line 2$")
+    bob = await b.client("bob")
+    bob.transport.write(b"/join archive\n")
+    await bob.wait_for(r"^\[history archive\] <alice> line 2$")
+    history = [l for l in bob.lines if l.startswith("[history archive]")]
+    assert history == [f"[history archive] <alice> line {i}" for i in range(3)]
+    await close_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_lines_from_one_sender_arrive_in_order(nodes) -> None:
+    a, b = await nodes(2)
+    alice, bob = await a.client("alice"), await b.client("bob")
+    await until(lambda: a.backplane.remote_nick("bob"), what="mirror")
+    alice.transport.write(b"".join(f"n{i}\n".encode() for i in range(200)))
+    await bob.wait_for(r"<alice> n199$")
+    got = [l.rsplit(" ", 1)[1] for l in bob.lines if l.startswith("[lobby] <alice> n")]
+    assert got == [f"n{i}" for i in range(200)]
+    await close_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unreachable_redis_at_start_fails_clearly() -> None:
+    server = cluster_server(f"redis://127.0.0.1:{free_port()}", reactor, connect_timeout=0.5)
+    with pytest.raises(BackplaneUnavailable, match=r"no answer from redis://127\.0\.0\.1:\d+ within 0\.5s"):
+        await server.backplane.start()
+    await server.backplane.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_malformed_messages_are_ignored_and_logged(nodes, redis_server, caplog_events) -> None:
+    a, b = await nodes(2)
+    alice = await a.client("alice")
+    for bad in ("not-json", '{"v":2}', '{"v":1,"n":"x","s":1,"k":"msg","u":"mallory","r":"lobby"}'):
+        redis_server.command("PUBLISH", "netsuite:chat:0:events", f"'{bad}'")
+    await until(lambda: a.backplane.ignored == 3 and b.backplane.ignored == 3, what="ignored")
+    logged = [e for e in caplog_events if "does not follow the backplane format" in e.get("log_format", "")]
+    assert len(logged) == 2  # one per node: throttled
+    alice.transport.write(b"still fine\n")
+    await alice.wait_for("still fine")
+    await close_all(alice)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_silent_node_frees_its_nicks_and_its_users_leave_in_time(nodes) -> None:
+    a, b = await nodes(2, node_timeout=1.5)
+    alice, bob = await a.client("alice"), await b.client("bob")
+    await until(lambda: b.backplane.remote_nick("alice"), what="mirror")
+    # Node a stops renewing and vanishes from Redis without a goodbye.
+    a.backplane._beat.stop()
+    a.backplane.up = False
+    await a.backplane.link.stop()
+    started = time.monotonic()
+    await bob.wait_for(r"^\*\*\* leave: alice left lobby \(node lost\)$")
+    assert time.monotonic() - started < 1.5 + 1.0  # the bound the flag promises, with slack for a busy machine
+    bob.transport.write(b"/nick alice\n")
+    await bob.wait_for(r"^\*\*\* nick: bob is now alice$")
+    await close_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_killed_and_restarted_mid_chat(nodes, redis_server) -> None:
+    a, b = await nodes(2, node_timeout=3)
+    alice, bob = await a.client("alice"), await b.client("bob")
+    await until(lambda: a.backplane.remote_nick("bob") and b.backplane.remote_nick("alice"), what="mirrors")
+    redis_server.kill()
+    for client in (alice, bob):
+        await client.wait_for(r"^\*\*\* backplane: lost the connection")
+    alice.transport.write(b"during the outage\n")
+    assert await alice.wait_for("^!!! ") == (
+        "!!! backplane-down: the other chat nodes are out of reach: only users on this node got that")
+    alice.transport.write(b"/nick alicia\n")
+    await alice.wait_for("^!!! backplane-down: nicknames cannot change")
+    redis_server.start()
+    for client in (alice, bob):
+        await client.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
+    # One notice each way, the registry rebuilt in the empty Redis.
+    assert sum("lost the connection" in line for line in alice.lines) == 1
+    await until(lambda: a.backplane.remote_nick("bob") and b.backplane.remote_nick("alice"), what="mirrors rebuilt")
+    assert redis_server.command("GET", "netsuite:chat:nick:alice").endswith(f"{a.backplane.node}\r\n".encode())
+    alice.transport.write(b"after the outage\n")
+    await bob.wait_for(r"^\[lobby\] <alice> after the outage$")
+    assert not any("during the outage" in line for line in bob.lines)
+    bob.transport.write(b"/nick alice\n")
+    assert await bob.wait_for("^!!! ") == "!!! nick-taken: the nickname alice is taken"
+    bob.transport.write(b"/who\n")
+    assert (await bob.wait_for(r"^\*\*\* who:")).startswith("*** who: 2 users in lobby:")
+    await close_all(alice, bob)
