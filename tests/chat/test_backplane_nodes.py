@@ -130,10 +130,13 @@ async def test_simultaneous_claims_give_the_nick_to_one_node(nodes) -> None:
     x.transport.write(b"/nick same\n")
     y.transport.write(b"/nick same\n")
     await until(lambda: any("same" in l for l in x.lines) and any("same" in l for l in y.lines), what="answers")
-    won = [c for c in (x, y) if any(line.endswith(" is now same") for line in c.lines)]
-    assert len(won) == 1 and (x.lines if won[0] is y else y.lines).count("*** nick: " + ("y1" if won[0] is y else "x1") + " is now same") == 1
-    taken = [c for c in (x, y) if "!!! nick-taken: the nickname same is taken" in c.lines]
-    assert len(taken) == 1
+    await until(lambda: "*** nick: x1 is now same" in x.lines + y.lines or "*** nick: y1 is now same" in x.lines + y.lines,
+                what="the winner's notice")
+    x_won = "*** nick: x1 is now same" in x.lines
+    y_won = "*** nick: y1 is now same" in y.lines
+    assert x_won != y_won
+    loser = y if x_won else x
+    assert "!!! nick-taken: the nickname same is taken" in loser.lines
     await close_all(x, y)
 
 
