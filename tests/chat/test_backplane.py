@@ -39,6 +39,8 @@ class FakeLink:
             return defer.fail(BackplaneUnavailable("down"))
         self.calls.append((script, keys, args))
         reply = self.replies.get(script, 1)
+        if isinstance(reply, list) and script == scripts.CLAIM:
+            reply = reply.pop(0) if len(reply) > 1 else reply[0]
         return defer.fail(reply) if isinstance(reply, Exception) else defer.succeed(reply)
 
     def published(self) -> list[dict[str, Any]]:
@@ -136,6 +138,14 @@ def test_a_nick_held_on_another_node_is_refused_before_asking_redis(cluster: Clu
     assert len(cluster.link.calls) == calls
 
 
+def test_a_guest_name_held_elsewhere_is_replaced(cluster: Cluster) -> None:
+    cluster.link.replies[scripts.CLAIM] = [0, 1]
+    proto = cluster.factory.buildProtocol(None)
+    proto.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 1)))
+    assert proto.nick == "guest2-here"
+    assert "another node holds the nickname guest1-here" in proto.transport.value().decode()
+
+
 def test_a_claim_redis_refuses_is_an_error(cluster: Cluster) -> None:
     alice = cluster.user("alice")
     cluster.link.replies[scripts.CLAIM] = 0
@@ -160,7 +170,7 @@ def test_a_nick_taken_while_cut_off_becomes_a_guest_name(cluster: Cluster) -> No
     cluster.link.replies[scripts.SYNC] = [1, ["alice"], ["here00000000"]]
     cluster.clock.advance(10)
     out = lines(alice)
-    assert out[0].startswith("*** nick: another node took the nickname alice while this node was cut off; you are guest")
+    assert out[0].startswith("*** nick: another node holds the nickname alice (taken while this node was cut off); you are guest")
     assert alice.nick.startswith("guest") and alice.nick.endswith("-here")
 
 

@@ -273,7 +273,7 @@ class RedisBackplane:
 
         def done(claimed: int) -> None:
             self._claiming.discard(user)
-            gone = server.users.get(old_key) is not user
+            gone = server.users.get(self._key(user.nick)) is not user
             if gone and claimed:
                 # The user left while the claim was on its way: let it go.
                 self._publish(self._event("quit", u=new, r="", why="quit"), None, del_field=new_key,
@@ -283,7 +283,7 @@ class RedisBackplane:
 
         def failed(failure: Failure) -> None:
             self._claiming.discard(user)
-            if publish and server.users.get(old_key) is user:
+            if publish and server.users.get(self._key(user.nick)) is user:
                 server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
 
         d.addCallbacks(done, failed)
@@ -374,6 +374,15 @@ class RedisBackplane:
                     name, count = rooms.get(key, (room, 0))
                     rooms[key] = (name, count + 1)
         return rooms
+
+    def forget(self, nick: str) -> None:
+        """Redis says nobody else holds ``nick``: drop what the mirror still says about it."""
+        key = self._key(nick)
+        node = self.owner.pop(key, None)
+        if node is not None:
+            gone = self.remote.get(node, {}).pop(key, None)
+            if gone is not None and gone[1] and self.server is not None:
+                self.server.remote_left(gone[0], gone[1], "node lost")
 
     def _decode(self, raw: Any) -> dict[str, Any] | None:
         try:

@@ -91,7 +91,11 @@ class ClusterChatServer(ChatServer):
     def claimed(self, user: ChatUser, new: str, ok: bool) -> None:
         """The backplane's answer to a nickname claim for ``user``."""
         if user.nick == new:
-            return  # a connecting user's guest nickname
+            # A connecting user's guest name (or a lost one's replacement):
+            # another node holding it means pick another.
+            if not ok:
+                self.lost_nick(user)
+            return
         if not ok:
             self.error(user, ErrorCode.NICK_TAKEN, f"the nickname {new} is taken")
             return
@@ -99,13 +103,15 @@ class ClusterChatServer(ChatServer):
             # Taken here meanwhile: keep the old name (the claim expires).
             self.error(user, ErrorCode.NICK_TAKEN, f"the nickname {new} is taken")
             return
+        # Redis says it is free: a stale entry for a node not yet found dead goes.
+        self.backplane.forget(new)
         super().rename(user, new)
 
     def lost_nick(self, user: ChatUser) -> None:
-        """Another node took ``user``'s nickname while this node was cut off: give them a guest name."""
+        """Another node holds ``user``'s nickname (taken while this node was cut off): give them a guest name."""
         old = user.nick
         new = self._guest_nick(user)
-        self.notice(user, "nick", f"another node took the nickname {old} while this node was cut off; you are {new}")
+        self.notice(user, "nick", f"another node holds the nickname {old} (taken while this node was cut off); you are {new}")
         super().rename(user, new)
         self.backplane.claim(user, old, new)
 
