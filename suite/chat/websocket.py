@@ -1,0 +1,403 @@
+"""
+The chat over WebSocket, for the chat page and any browser.
+
+:func:`chat_websocket_resource` is a ``twisted.web.websocket`` resource to
+mount on a web site (``/chat``); :func:`chat_page_resource` is the page
+(``/chat.html``).  Each WebSocket connection is one more
+:class:`suite.chat.rooms.ChatUser` of the shared :class:`ChatServer`, so
+browser users are in the same rooms as line-chat and IRC users.  Every
+message either way is one JSON object; docs/protocols/websocket.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+from twisted.web.websocket import WebSocketResource, WebSocketTransport
+from zope.interface import implementer
+
+from suite._reactor import or_global_reactor
+from suite.chat.rooms import ChatRoom, ChatServer
+from suite.chat.wire import ServerLine
+from suite.limits import ConnectionLimit, TokenBucket, cancel_call
+
+__all__ = ["ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_websocket_resource", "event_json"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+#: WebSocket close codes (RFC 6455 section 7.4.1).
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG = 1000, 1001, 1008, 1009
+
+
+def event_json(what: ServerLine) -> str | None:
+    """
+    The JSON event every WebSocket member of a room is sent for ``what``
+    (the same for all, so computed once per line); ``None`` for what is
+    told to one user only (see :meth:`ChatWebSocket._json`).
+    """
+    kind = what.kind
+    if kind in ("message", "action"):
+        return _dumps({"type": kind, "room": what.room, "nick": what.nick, "text": what.text})
+    if kind == "private":
+        return _dumps({"type": "private", "from": what.nick, "to": what.target, "text": what.text})
+    if kind == "history":
+        return _dumps({"type": "history", "room": what.room, "nick": what.nick, "text": what.detail,
+                       "action": what.code == "action"})
+    if kind == "error":
+        return _dumps({"type": "error", "code": what.code, "text": what.text})
+    code = what.code
+    if code == "join":
+        return _dumps({"type": "join", "room": what.room, "nick": what.nick})
+    if code == "leave":
+        return _dumps({"type": "leave", "room": what.room, "nick": what.nick, "reason": what.detail})
+    if code == "nick":
+        return _dumps({"type": "nick", "old": what.nick, "new": what.target})
+    if code == "topic":
+        return _dumps({"type": "topic", "room": what.room, "nick": what.nick, "text": what.detail})
+    return _dumps({"type": "notice", "kind": code, "text": what.text})
+
+
+@implementer(IPushProducer)
+class ChatWebSocket:
+    """One browser (or other WebSocket client) in the chat: a ``WebSocketProtocol`` and a ``ChatUser``."""
+
+    log = Logger()
+    #: The page shows the member list: it hears joins and leaves even in quiet rooms.
+    tracks_members = True
+    nick: str = ""
+    room: ChatRoom | None = None
+    ident = "web"
+    host = "netsuite"
+
+    def __init__(self, factory: ChatWebSocketFactory, peer: str | None) -> None:
+        self.factory = factory
+        self.peer = peer
+        self.transport: WebSocketTransport | None = None
+        self._channel: Any = None
+        self._admitted = False
+        self._closing = False
+        self._paused = False
+        self._outbox: list[str] = []
+        self._outbox_size = 0
+        self._unread = 0  # bytes received since the last whole message
+        self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor) if factory.flood_rate else None
+        self._strikes = 0
+        self._idle: Any = None
+        self._pinged = False
+
+    # -- WebSocketProtocol -----------------------------------------------------
+
+    def negotiationStarted(self, transport: WebSocketTransport) -> None:
+        self.transport = transport
+        channel = self._channel = self.factory._channels.pop(id(self), None)
+        if channel is not None:
+            # Twisted reassembles a message's frames without limit; count the
+            # bytes of the message being received and end it past the limit.
+            receive = channel.dataReceived
+
+            def bounded(data: bytes) -> None:
+                self._unread += len(data)
+                if self._unread > self.factory.max_frame_bytes and not self._closing:
+                    self.close(CLOSE_TOO_BIG, "message-too-long", f"message longer than {self.factory.max_message} bytes")
+                    return
+                receive(data)
+
+            channel.dataReceived = bounded
+
+    def negotiationFinished(self) -> None:
+        factory = self.factory
+        refusal = factory.connections.acquire(None if self.peer in factory.per_ip_exempt else self.peer)
+        if refusal is not None:
+            self.log.info("refused {peer}: {reason}", peer=self.peer, reason=refusal)
+            self.close(CLOSE_POLICY, "too-many-connections", refusal)
+            return
+        self._admitted = True
+        channel = self._channel
+        if channel is not None and channel.transport is not None:
+            # The upgraded HTTP channel is still its transport's producer,
+            # and a transport has one: hand the slot to this connection.
+            channel.transport.unregisterProducer()
+        self.transport.attachProducer(self)  # type: ignore[union-attr]
+        self._arm()
+        factory.server.connect(self)
+
+    def textMessageReceived(self, message: str) -> None:
+        self._unread = 0
+        if self._closing:
+            return
+        self._arm()
+        server = self.factory.server
+        if len(message.encode("utf-8")) > self.factory.max_message:
+            server.error(self, "message-too-long", f"message longer than {self.factory.max_message} bytes rejected")
+            return
+        if not self._allowed_by_flood_control():
+            return
+        try:
+            request = json.loads(message)
+            kind = request["type"]
+        except (ValueError, TypeError, KeyError):
+            server.error(self, "bad-request", 'send one JSON object per message, like {"type": "say", "text": "hi"}')
+            return
+        handler = _REQUESTS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            server.error(self, "unknown-type", f"unknown type {str(kind)[:40]!r}; use one of {', '.join(_REQUESTS)}")
+            return
+        try:
+            handler(self, server, request)
+        except (KeyError, TypeError, AttributeError):
+            server.error(self, "bad-request", f"{kind!r} needs {_NEEDS[kind]}")
+
+    def bytesMessageReceived(self, data: bytes | bytearray) -> None:
+        self._unread = 0
+        self.factory.server.error(self, "bad-request", "send text messages (JSON), not binary ones")
+
+    def pongReceived(self, payload: bytes) -> None:
+        self._arm()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._closing = True
+        self._channel = None
+        self.factory.clients.discard(self)
+        cancel_call(self._idle)
+        self._outbox.clear()
+        if self._admitted:
+            self._admitted = False
+            factory = self.factory
+            factory.connections.release(None if self.peer in factory.per_ip_exempt else self.peer)
+            factory.server.disconnect(self, "connection lost")
+
+    # -- keeping dead clients out ----------------------------------------------
+
+    def _arm(self) -> None:
+        self._pinged = False
+        cancel_call(self._idle)
+        self._idle = self.factory.reactor.callLater(self.factory.ping_interval, self._quiet)
+
+    def _quiet(self) -> None:
+        if not self._pinged:
+            self._pinged = True
+            self.transport.ping(b"netsuite")  # type: ignore[union-attr]
+            self._idle = self.factory.reactor.callLater(self.factory.ping_timeout, self._quiet)
+        else:
+            self._idle = None
+            self.close(CLOSE_GOING_AWAY, "idle-timeout", f"no answer to ping for {self.factory.ping_timeout:g}s; disconnected", "ping timeout")
+
+    def _allowed_by_flood_control(self) -> bool:
+        if self._bucket is None or self._bucket.consume():
+            self._strikes = 0
+            return True
+        self._strikes += 1
+        factory = self.factory
+        if self._strikes == 1:
+            factory.server.error(self, "flood", f"too many messages (limit {factory.flood_rate:g}/s, burst "
+                                 f"{factory.flood_burst}); messages are rejected until you slow down")
+        elif self._strikes > factory.flood_burst:
+            self.close(CLOSE_POLICY, "flood", "disconnected for flooding", "flood")
+        return False
+
+    def close(self, code: int, error: str, text: str, reason: str | None = None) -> None:
+        """Leave the chat (the room hears ``reason``), send an error event, and close with ``code``."""
+        if self._closing:
+            return
+        if self._admitted:
+            self.factory.server.disconnect(self, reason or error)
+        self._closing = True
+        cancel_call(self._idle)
+        transport = self.transport
+        if transport is not None:
+            self.flush(force=True)
+            transport.sendTextMessage(_dumps({"type": "error", "code": error, "text": text}))
+            transport.loseConnection(code)
+
+    # -- output (ChatUser) -----------------------------------------------------
+
+    def _json(self, data: bytes) -> str | None:
+        what: ServerLine | None = getattr(data, "what", None)
+        if what is None:
+            return None
+        if what.kind == "notice":
+            code = what.code
+            if code == "welcome":
+                return _dumps({"type": "welcome", "nick": self.nick, "text": what.text})
+            if code == "join" and what.nick == self.nick:
+                return self._joined(what.room)  # type: ignore[arg-type]
+            if code in ("who", "rooms", "info", "help", "bye") or (code == "topic" and not what.nick):
+                return event_json(what)
+        return data.rendered("json", event_json)  # type: ignore[attr-defined, no-any-return]
+
+    def _joined(self, room_name: str) -> str:
+        room = self.factory.server.find_room(room_name)
+        members = [member.nick for member in room.members] if room is not None else []
+        return _dumps({"type": "joined", "room": room_name, "nick": self.nick, "users": members,
+                       "topic": room.topic if room is not None else ""})
+
+    def deliver(self, data: bytes) -> None:
+        if self._paused or self._outbox:
+            self.enqueue(data)
+            self.flush()
+        elif not self._closing:
+            text = self._json(data)
+            if text is not None:
+                self.transport.sendTextMessage(text)  # type: ignore[union-attr]
+
+    def enqueue(self, data: bytes) -> None:
+        if self._closing:
+            return
+        text = self._json(data)
+        if text is None:
+            return
+        self._outbox.append(text)
+        self._outbox_size += len(text)
+        limit = self.factory.max_pending
+        if self._paused and limit is not None and self._outbox_size > limit:
+            self._outbox.clear()
+            self._outbox_size = 0
+            self.close(CLOSE_POLICY, "send-queue-exceeded", f"send queue exceeded ({limit} bytes unread); disconnected",
+                       "send queue exceeded")
+
+    def flush(self, force: bool = False) -> None:
+        outbox = self._outbox
+        if not outbox or (self._paused and not force) or (self._closing and not force):
+            return
+        self._outbox = []
+        self._outbox_size = 0
+        for text in outbox:  # one JSON object per message
+            self.transport.sendTextMessage(text)  # type: ignore[union-attr]
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self.flush()
+
+    def stopProducing(self) -> None:
+        self._paused = True
+
+
+def _text(request: dict[str, Any], key: str = "text") -> str:
+    value = request[key]
+    if not isinstance(value, str):
+        raise TypeError(key)
+    return value
+
+
+def _topic(ws: ChatWebSocket, server: ChatServer, request: dict[str, Any]) -> None:
+    server.topic(ws, _text(request) if "text" in request else None)
+
+
+def _quit(ws: ChatWebSocket, server: ChatServer, request: dict[str, Any]) -> None:
+    reason = str(request.get("reason", ""))[:200]
+    ws.close(CLOSE_NORMAL, "bye", "goodbye", f"quit: {reason}" if reason else "quit")
+
+
+_REQUESTS = {
+    "say": lambda ws, server, r: server.say(ws, _text(r)),
+    "me": lambda ws, server, r: server.act(ws, _text(r)),
+    "msg": lambda ws, server, r: server.whisper(ws, _text(r, "to"), _text(r)),
+    "join": lambda ws, server, r: server.join(ws, _text(r, "room")),
+    "nick": lambda ws, server, r: server.rename(ws, _text(r, "nick")),
+    "who": lambda ws, server, r: server.who(ws),
+    "rooms": lambda ws, server, r: server.list_rooms(ws),
+    "topic": _topic,
+    "quit": _quit,
+}
+_NEEDS = {"say": '"text"', "me": '"text"', "msg": '"to" and "text"', "join": '"room"', "nick": '"nick"',
+          "who": "nothing", "rooms": "nothing", "topic": 'an optional "text"', "quit": 'an optional "reason"'}
+
+
+class ChatWebSocketFactory:
+    """
+    Builds a :class:`ChatWebSocket` per accepted WebSocket request, on a
+    shared :class:`ChatServer`.  Limits as in the line chat; ``None`` or 0
+    disables one.
+
+    :param max_message: longest message accepted, in bytes of UTF-8.
+    :param ping_interval: seconds of silence before a WebSocket ping.
+    :param ping_timeout: seconds to answer (any message or pong) before disconnection.
+    """
+
+    DEFAULT_MAX_MESSAGE = 4096
+
+    def __init__(
+        self,
+        server: ChatServer,
+        *,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        flood_rate: float | None = 10.0,
+        flood_burst: int = 50,
+        max_pending: int | None = 1 << 20,
+        max_connections: int | None = 1000,
+        max_per_ip: int | None = 20,
+        per_ip_exempt: Iterable[str] = (),
+        ping_interval: float = 60.0,
+        ping_timeout: float = 30.0,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        self.server = server
+        self.max_message = max_message
+        # Frame headers, control frames, masking: a generous bound on the raw bytes of one message.
+        self.max_frame_bytes = 2 * max_message + 4096
+        self.flood_rate = flood_rate or None
+        self.flood_burst = flood_burst
+        self.max_pending = max_pending or None
+        self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
+        self.per_ip_exempt = frozenset(per_ip_exempt)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.reactor = or_global_reactor(reactor)
+        self.clients: set[ChatWebSocket] = set()
+        self._channels: dict[int, Any] = {}
+
+    def buildProtocol(self, request: Request) -> ChatWebSocket:
+        address = request.getClientAddress()
+        ws = ChatWebSocket(self, getattr(address, "host", None))
+        self.clients.add(ws)
+        self._channels[id(ws)] = request.channel
+        return ws
+
+    def close_all(self) -> None:
+        """The service is stopping: tell every browser, and close."""
+        for ws in list(self.clients):
+            ws.close(CLOSE_GOING_AWAY, "server-shutdown", "the server is shutting down", "server shutdown")
+
+
+def chat_websocket_resource(server: ChatServer, **limits: Any) -> WebSocketResource:
+    """The WebSocket chat as a resource to mount at ``/chat``; ``limits`` go to :class:`ChatWebSocketFactory`."""
+    resource = WebSocketResource(ChatWebSocketFactory(server, **limits))  # type: ignore[arg-type]
+    return resource
+
+
+class ChatPage(Resource):
+    """The chat page: one HTML file with its script and style inline, nothing fetched from elsewhere."""
+
+    isLeaf = True
+    #: The page may only talk to its own origin (the WebSocket at ``chat``).
+    POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+              "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = resources.files("suite.chat").joinpath("static/chat.html").read_bytes()
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"content-security-policy", self.POLICY.encode())
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"no-cache")
+        return self.page
+
+    render_HEAD = render_GET
+
+
+def chat_page_resource() -> Resource:
+    """The chat page (``/chat.html``): one HTML file, no build step, no external URLs."""
+    return ChatPage()
