@@ -1,0 +1,160 @@
+"""The web service on real loopback sockets, driven by real curl, wget and tuspy."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor, threads
+
+from suite.files.storage import Storage
+from suite.web import WebSite
+from tests.helpers import spawn, stop_tracked, track
+
+pytestmark = pytest.mark.skipif(not (shutil.which("curl") and shutil.which("wget")), reason="needs curl and wget")
+
+
+@pytest.fixture
+def web(tmp_path: Path):
+    """Start a web server on 127.0.0.1:0 over a directory: returns (site, base URL)."""
+    started = []
+
+    def start(**kwargs: Any) -> tuple[WebSite, str]:
+        storage_options = {k: kwargs.pop(k) for k in ("max_file_size", "quota") if k in kwargs}
+        storage = Storage(tmp_path / "store", min_free=0, **storage_options)
+        site = track(WebSite(storage, **kwargs))
+        port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        started.append((site, port, storage))
+        return site, f"http://127.0.0.1:{port.getHost().port}"
+
+    yield start
+    for site, port, storage in started:
+        pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(site, port)))
+        close = getattr(storage, "close", None)
+        if close is not None:
+            pytest_twisted.blockon(defer.ensureDeferred(close()))
+
+
+def make_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def run(args: list[str], cwd: Path | None = None) -> tuple[int, bytes]:
+    """Run a program to its end: (exit status, stdout + stderr)."""
+    process = spawn(args, cwd=cwd)
+    code = await process.ended
+    return code, bytes(process.out + process.err)
+
+
+CURL = ["/usr/bin/curl", "--silent", "--show-error", "--fail"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_curl_put_get_and_resume_after_a_cut(web, tmp_path: Path) -> None:
+    site, base = web()
+    source = make_file(tmp_path / "data.bin", 3_000_017)
+    code, out = await run([*CURL, "-T", str(source), f"{base}/files/data.bin"])
+    assert code == 0, out
+    assert digest(source) in out.decode()
+    # A download cut after 1 MB (the reader goes away), then resumed with -C -.
+    target = tmp_path / "copy.bin"
+    code, out = await run(["/bin/sh", "-c", f"curl -s {base}/files/data.bin | head -c 1000000 > {target}"])
+    assert target.stat().st_size == 1_000_000
+    code, out = await run([*CURL, "-C", "-", "-o", str(target), f"{base}/files/data.bin"])
+    assert code == 0, out
+    assert digest(target) == digest(source)
+    # An existing name is refused unless the request says to replace it.
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(source),
+                           f"{base}/files/data.bin"])
+    assert out == b"409"
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-Match: *",
+                           "-T", str(source), f"{base}/files/data.bin"])
+    assert out == b"204"
+
+
+@pytest_twisted.ensureDeferred
+async def test_wget_download_and_resume_after_a_cut(web, tmp_path: Path) -> None:
+    site, base = web()
+    source = make_file(tmp_path / "big.bin", 2_500_000)
+    code, out = await run([*CURL, "-T", str(source), f"{base}/files/big.bin"])
+    assert code == 0, out
+    into = tmp_path / "wget"
+    into.mkdir()
+    code, out = await run(["/bin/sh", "-c", f"wget -q -O - {base}/files/big.bin | head -c 700000 > big.bin"], cwd=into)
+    assert (into / "big.bin").stat().st_size == 700_000
+    code, out = await run(["/usr/bin/wget", "-c", "--no-verbose", f"{base}/files/big.bin"], cwd=into)
+    assert code == 0, out
+    assert digest(into / "big.bin") == digest(source)
+    assert b"206" in out or b"big.bin" in out
+
+
+@pytest_twisted.ensureDeferred
+async def test_too_large_is_refused_before_the_body_over_a_socket(web, tmp_path: Path) -> None:
+    site, base = web(max_file_size=1_000_000)
+    source = make_file(tmp_path / "huge.bin", 3_000_000)
+    code, out = await run(["/usr/bin/curl", "-s", "-w", "\n%{http_code}", "-T", str(source), f"{base}/files/huge.bin"])
+    assert out.endswith(b"413"), out
+    assert b'"too-large"' in out
+    assert site.counters.bytes_in < 100_000  # the body was never read
+
+
+@pytest_twisted.ensureDeferred
+async def test_tuspy_upload_cut_in_the_middle_and_resumed(web, tmp_path: Path) -> None:
+    from tusclient import client as tus
+
+    site, base = web()
+    source = make_file(tmp_path / "resumable.bin", 4_000_000)
+    cut_after = 1_500_000
+    channels: list[Any] = []
+    base_channel = site.protocol
+
+    class CuttingChannel(base_channel):  # type: ignore[misc, valid-type]
+        """Cuts the first connection that sends more than cut_after bytes (the network failing)."""
+
+        def dataReceived(self, data: bytes) -> None:
+            super().dataReceived(data)
+            if not channels and site.counters.bytes_in > cut_after:
+                channels.append(self)
+                self.transport.abortConnection()
+
+    site.protocol = CuttingChannel
+
+    def first_attempt() -> str:
+        uploader = tus.TusClient(f"{base}/uploads/").uploader(
+            str(source), chunk_size=8 << 20, metadata={"filename": "resumable.bin"}, retries=0
+        )
+        try:
+            uploader.upload()
+        except Exception:  # the cut: tuspy reports a communication error
+            pass
+        return uploader.url
+
+    url = await threads.deferToThread(first_attempt)
+    assert channels, "the upload was not cut"
+    head = await threads.deferToThread(
+        lambda: __import__("requests").head(url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    )
+    offset = int(head.headers["Upload-Offset"])
+    assert 0 < offset < source.stat().st_size
+
+    def resume() -> int:
+        uploader = tus.TusClient(f"{base}/uploads/").uploader(str(source), url=url, chunk_size=8 << 20)
+        resumed_at = uploader.offset
+        uploader.upload()
+        return resumed_at
+
+    resumed_at = await threads.deferToThread(resume)
+    assert resumed_at == offset  # tuspy asked where to go on and sent only the rest
+    code, out = await run([*CURL, "-o", str(tmp_path / "back.bin"), f"{base}/files/resumable.bin"])
+    assert code == 0, out
+    assert digest(tmp_path / "back.bin") == digest(source)
