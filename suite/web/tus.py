@@ -72,8 +72,9 @@ def _number(request: WebRequest, header: bytes) -> int:
 class TusChunk:
     """One ``PATCH`` body going into a resumed upload, hashed for ``Upload-Checksum``."""
 
-    def __init__(self, upload: Upload, checksum: tuple[Any, bytes] | None) -> None:
+    def __init__(self, upload: Upload, checksum: tuple[Any, bytes] | None, settling: dict[str, Any]) -> None:
         self.upload = upload
+        self.settling = settling
         self.start = upload.received
         self.hasher = checksum[0]() if checksum else None
         self.expected = checksum[1] if checksum else None
@@ -102,7 +103,13 @@ class TusChunk:
                 await self.upload.truncate(self.start)
             await self.upload.suspend()
 
-        defer.ensureDeferred(put_aside()).addErrback(log.failure, "putting a tus upload aside")
+        # Until it is put aside, a HEAD or PATCH of this upload waits: the
+        # offset it reads is then the one the next PATCH must send.
+        upload_id = self.upload.upload_id
+        d = defer.ensureDeferred(put_aside()).addErrback(log.failure, "putting a tus upload aside")
+        if not d.called and upload_id is not None:
+            self.settling[upload_id] = d
+            d.addBoth(lambda _: [self.settling.pop(upload_id, None), None][1])
 
 
 class TusResource(Resource):
@@ -113,6 +120,8 @@ class TusResource(Resource):
     def __init__(self, site: WebSite) -> None:
         super().__init__()
         self.site = site
+        #: Uploads whose cut-off PATCH is being put aside, by id.
+        self.settling: dict[str, defer.Deferred[Any]] = {}
 
     @staticmethod
     def _tus_headers(request: WebRequest) -> None:
@@ -204,6 +213,11 @@ class TusResource(Resource):
         request.finish()
 
     async def _partial(self, upload_id: str) -> Any:
+        settling = self.settling.get(upload_id)
+        if settling is not None:
+            waiter: defer.Deferred[None] = defer.Deferred()
+            settling.addBoth(lambda result: (waiter.callback(None), result)[1])
+            await waiter
         try:
             return await self.site.storage.partial(upload_id)
         except FileError as e:
@@ -237,7 +251,7 @@ class TusResource(Resource):
             if upload.received != offset:  # moved between the two looks
                 await upload.suspend()
                 raise WebError(ErrorCode.BAD_OFFSET, f"the upload holds {upload.received} bytes, not {offset}")
-            return TusChunk(upload, checksum)
+            return TusChunk(upload, checksum, self.settling)
 
         return begin
 

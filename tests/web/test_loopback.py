@@ -34,6 +34,8 @@ def web(tmp_path: Path):
 
     yield start
     for site, port, storage in started:
+        for channel in list(site.open):  # keep-alive connections of Python clients
+            channel.transport.loseConnection()
         pytest_twisted.blockon(defer.ensureDeferred(stop_tracked(site, port)))
         close = getattr(storage, "close", None)
         if close is not None:
