@@ -75,7 +75,7 @@ def respond(request: WebRequest, work: Callable[[], Awaitable[None]]) -> Any:
 
 
 class UploadBody:
-    """A ``PUT`` body going into an upload session (a :class:`~suite.web.channel.BodySink`)."""
+    """A ``PUT`` body going into an upload session (a ``BodySink``)."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
