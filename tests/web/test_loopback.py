@@ -160,3 +160,40 @@ async def test_tuspy_upload_cut_in_the_middle_and_resumed(web, tmp_path: Path) -
     code, out = await run([*CURL, "-o", str(tmp_path / "back.bin"), f"{base}/files/resumable.bin"])
     assert code == 0, out
     assert digest(tmp_path / "back.bin") == digest(source)
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_and_health_over_a_socket(web, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.twisted import MetricsResource
+
+    from suite.metrics import HealthResource, SuiteMetrics, guarded
+
+    site, base = web(token=b"tok")
+    metrics = SuiteMetrics()
+    listener = type("Listener", (), {"port": object(), "running": True})()
+    metrics.watch("web", site, listener)
+    site.mount(b"metrics", guarded(MetricsResource(metrics.registry), site.token))
+    site.mount(b"healthz", HealthResource(metrics))
+    source = make_file(tmp_path / "m.bin", 100_000)
+    auth = ["-H", "Authorization: Bearer tok"]
+    code, out = await run([*CURL, *auth, "-T", str(source), f"{base}/files/m.bin"])
+    assert code == 0, out
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/metrics"])
+    assert out == b"401"
+    code, text = await run(["/usr/bin/curl", "-s", *auth, f"{base}/metrics"])
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+    assert found[("netsuite_files_stored_total", (("service", "web"),))] == 1
+    assert found[("netsuite_file_bytes_stored_total", (("service", "web"),))] == 100_000
+    assert found[("netsuite_bytes_received_total", (("service", "web"),))] > 100_000
+    assert found[("netsuite_connections_accepted_total", (("service", "web"),))] >= 2
+    assert found[("netsuite_listener_up", (("service", "web"),))] == 1
+    code, out = await run(["/usr/bin/curl", "-s", "-w", "\n%{http_code}", f"{base}/healthz"])  # no token needed
+    assert out.endswith(b"\n200") and b'"ok"' in out
+    listener.port = None
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/healthz"])
+    assert out == b"503"
