@@ -236,3 +236,39 @@ async def test_redis_killed_and_restarted_mid_chat(nodes, redis_server) -> None:
     bob.transport.write(b"/who\n")
     assert (await bob.wait_for(r"^\*\*\* who:")).startswith("*** who: 2 users in lobby:")
     await close_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_nodes_over_a_unix_socket_and_tcp_share_one_chat(redis_server) -> None:
+    a = await Node(f"unix://{redis_server.socket}").start()
+    b = await Node(redis_server.url).start()
+    try:
+        alice, bob = await a.client("alice"), await b.client("bob")
+        alice.transport.write(b"over a unix socket\n")
+        await bob.wait_for(r"^\[lobby\] <alice> over a unix socket$")
+        await close_all(alice, bob)
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_password_from_a_file(tmp_path) -> None:
+    from suite.chat.backplane import parse_backplane_url
+
+    redis = RedisServer(tmp_path, password="correct-horse-battery")
+    redis.start()
+    try:
+        (tmp_path / "pw").write_text("correct-horse-battery\n")
+        url = parse_backplane_url(f"redis://127.0.0.1:{redis.port}", str(tmp_path / "pw"))
+        node = Node(url)  # type: ignore[arg-type]
+        await node.start()
+        alice = await node.client("alice")
+        await close_all(alice)
+        await node.stop()
+        wrong = cluster_server(f"redis://:wrong@127.0.0.1:{redis.port}", reactor, connect_timeout=1.0)
+        with pytest.raises(BackplaneUnavailable, match="refused the connection: .*WRONGPASS"):
+            await wrong.backplane.start()
+        await wrong.backplane.stop()
+    finally:
+        redis.stop()

@@ -11,8 +11,8 @@ message to ``on_message`` -- all the messages of one read inside ``batch()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import txredisapi
@@ -37,6 +37,13 @@ class _Commands(txredisapi.RedisFactory):
     def __init__(self, link: RedisLink, url: BackplaneURL, reply_timeout: float) -> None:
         super().__init__(url.display(), url.db or None, 1, isLazy=True, password=url.password, replyTimeout=reply_timeout)
         self.link = link
+        # txredisapi's own "pool ready" Deferred: unused here (failures come to connectionError).
+        self.deferred.addErrback(lambda failure: None)
+
+    def connectionError(self, why: str) -> None:
+        # A refused password (or SELECT): txredisapi stops reconnecting.
+        super().connectionError(why)
+        self.link._refused(why)
 
     def addConnection(self, conn: Any) -> None:
         super().addConnection(conn)
@@ -132,11 +139,13 @@ class RedisLink:
             return defer.fail(BackplaneUnavailable(f"not connected to {self.url.display()}"))
         return cmd.eval(script, keys, args)
 
-    @contextmanager
-    def _no_batch(self) -> Iterator[None]:
-        yield
-
     # -- connection events -------------------------------------------------------
+
+    def _refused(self, why: str) -> None:
+        self.log.error("backplane: {url} refused the connection: {why}", url=self.url.display(), why=why)
+        first, self._first = self._first, None
+        if first is not None and not first.called:
+            first.errback(BackplaneUnavailable(f"{self.url.display()} refused the connection: {why}"))
 
     def _commands_up(self, conn: Any) -> None:
         self._cmd = conn
