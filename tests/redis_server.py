@@ -30,9 +30,12 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process; :meth:`kill` and :meth:`start` again keep its port."""
 
-    def __init__(self, directory: Path, password: str | None = None) -> None:
+    def __init__(self, directory: Path, password: str | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.directory = directory
         self.port = free_port()
+        #: (key.pem, cert.pem): serve TLS on ``tls_port`` too.
+        self.tls = tls
+        self.tls_port = free_port() if tls else 0
         self.socket = str(directory / "redis.sock")
         self.password = password
         self.process: subprocess.Popen[bytes] | None = None
@@ -51,6 +54,10 @@ class RedisServer:
         ]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:
+            key, cert = self.tls
+            args += ["--tls-port", str(self.tls_port), "--tls-key-file", str(key), "--tls-cert-file", str(cert),
+                     "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not self.ping():

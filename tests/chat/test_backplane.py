@@ -265,6 +265,8 @@ def test_backplane_urls(text: str, shown: str) -> None:
     ("redis://h:99999", "not a redis"),
     ("redis://h/x", "database must be a number"),
     ("unix://host/path", "unix:///absolute"),
+    ("redis://h?ca=/etc/hosts", "for rediss://"),
+    ("rediss://h?ca=/nonexistent/ca.pem", "cannot read the backplane CA file"),
 ])
 def test_bad_backplane_urls(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):

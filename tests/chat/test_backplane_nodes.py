@@ -272,3 +272,24 @@ async def test_a_password_from_a_file(tmp_path) -> None:
         await wrong.backplane.stop()
     finally:
         redis.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rediss_checks_the_certificate(tmp_path) -> None:
+    from tests.helpers import make_certificate
+
+    key, cert = make_certificate(tmp_path)
+    redis = RedisServer(tmp_path, tls=(key, cert))
+    redis.start()
+    try:
+        node = await Node(f"rediss://localhost:{redis.tls_port}?ca={cert}").start()
+        alice = await node.client("alice")
+        await close_all(alice)
+        await node.stop()
+        # The system's roots do not know this self-signed certificate.
+        untrusted = cluster_server(f"rediss://localhost:{redis.tls_port}", reactor, connect_timeout=1.0)
+        with pytest.raises(BackplaneUnavailable):
+            await untrusted.backplane.start()
+        await untrusted.backplane.stop()
+    finally:
+        redis.stop()

@@ -1,8 +1,9 @@
 """
 Where the backplane's Redis is: ``redis://``, ``rediss://`` and ``unix://`` URLs.
 
-``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (TCP), ``rediss://...`` (TCP with
-TLS, the server's certificate checked against the system's trust roots) and
+``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (TCP), ``rediss://...[?ca=FILE]``
+(TCP with TLS, the server's certificate checked against the system's trust
+roots, or against the PEM certificate(s) in FILE) and
 ``unix:///PATH[?db=DB]`` (a Unix socket).  A password may also come from a
 file (``--chat-backplane-password-file``), which keeps it out of ``ps``.
 """
@@ -32,6 +33,7 @@ class BackplaneURL:
     path: str = ""
     db: int = 0
     password: str | None = field(default=None, repr=False)
+    ca: str | None = None
 
     def display(self) -> str:
         """The URL without its password, for logs and errors."""
@@ -46,9 +48,10 @@ class BackplaneURL:
             return UNIXClientEndpoint(reactor, self.path, timeout=timeout)
         tcp = HostnameEndpoint(reactor, self.host, self.port, timeout=timeout)
         if self.scheme == "rediss":
-            from twisted.internet.ssl import optionsForClientTLS
+            from twisted.internet.ssl import Certificate, optionsForClientTLS
 
-            return wrapClientTLS(optionsForClientTLS(self.host), tcp)
+            trust = Certificate.loadPEM(Path(self.ca).read_bytes()) if self.ca else None
+            return wrapClientTLS(optionsForClientTLS(self.host, trustRoot=trust), tcp)
         return tcp
 
 
@@ -84,8 +87,16 @@ def parse_backplane_url(text: str, password_file: str | None = None) -> Backplan
     if not parts.hostname:
         raise ValueError(f"{text!r}: the URL names no host, as in redis://127.0.0.1:6379")
     db_text = parts.path.strip("/") or "0"
+    ca = parse_qs(parts.query).get("ca", [None])[-1]
+    if ca is not None:
+        if scheme != "rediss":
+            raise ValueError(f"{text!r}: ?ca= is for rediss:// URLs")
+        try:
+            Path(ca).read_bytes()
+        except OSError as e:
+            raise ValueError(f"cannot read the backplane CA file {ca}: {e.strerror}") from None
     return BackplaneURL(
-        scheme, host=parts.hostname, port=port or DEFAULT_PORT, db=_db(db_text, text), password=password
+        scheme, host=parts.hostname, port=port or DEFAULT_PORT, db=_db(db_text, text), password=password, ca=ca
     )
 
 
