@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import txredisapi
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from suite.chat.backplane.url import BackplaneURL
@@ -128,9 +128,11 @@ class RedisLink:
         self.up = False
         if self._first is not None and not self._first.called:
             self._first.cancel()
-        return defer.gatherResults(
+        stopped = defer.gatherResults(
             [self._commands.disconnect(), self._subscriptions.disconnect()], consumeErrors=True
         )
+        # txredisapi finishes some of its work in a callLater(0): let it run.
+        return stopped.addCallback(lambda _: task.deferLater(self.reactor, 0, lambda: None))
 
     def call(self, script: str, keys: list[str], args: list[Any]) -> defer.Deferred[Any]:
         """Run a Lua script; fails at once with :class:`BackplaneUnavailable` while Redis is lost."""

@@ -78,6 +78,7 @@ class RedisBackplane:
         self.node = node_id or secrets.token_hex(6)
         #: A short tag in this node's guest nicknames, so nodes do not pick the same ones.
         self.tag = self.node[:4]
+        self._echo = events.encode(self.node, 0, "bye")[: -len('0,"k":"bye"}')]
         self.node_timeout = node_timeout
         # Claims live for two heartbeats: one late heartbeat is not a death.
         self.ttl_ms = max(1, int(node_timeout * 2000 / 3))
@@ -394,6 +395,8 @@ class RedisBackplane:
 
     def received(self, raw: Any) -> None:
         """One message from the channel."""
+        if isinstance(raw, str) and raw.startswith(self._echo):
+            return  # this node's own event, back from Redis: shown already
         event = self._decode(raw)
         if event is None or event["n"] == self.node:
             return
