@@ -3,18 +3,20 @@ The ``netsuite`` console command: clients for the netsuite services.
 
 Every subcommand runs on the reactor (``task.react``); failures print one
 ``netsuite COMMAND: ...`` line on stderr and exit with status 1 (2 for
-usage errors).
+usage errors).  Ctrl-C prints ``netsuite COMMAND: interrupted`` and exits
+with status 130, the shell's convention for SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from suite.cli import chat, echo, files, udpchat
-from suite.cli._net import ClientError
+from suite.cli._net import INTERRUPTION, ClientError
 
 __all__ = ["build_parser", "main"]
 
@@ -68,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status after Ctrl-C: 128 + SIGINT, as shells report it.
+INTERRUPTED = 128 + signal.SIGINT
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``netsuite`` command; exits the process."""
     from twisted.internet import defer, task
@@ -78,8 +84,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     async def _main(reactor: Any) -> None:
         try:
             await run(reactor, args)
-        except ClientError as e:
-            print(f"netsuite {args.command}: {e}", file=sys.stderr)
-            raise SystemExit(1) from None
+        except BaseException as e:
+            if INTERRUPTION.happened:
+                raise SystemExit(INTERRUPTED) from None
+            if isinstance(e, ClientError):
+                print(f"netsuite {args.command}: {e}", file=sys.stderr)
+                raise SystemExit(1) from None
+            raise
 
-    task.react(lambda reactor: defer.Deferred.fromCoroutine(_main(reactor)))
+    def start(reactor: Any) -> defer.Deferred[None]:
+        def interrupt() -> None:
+            if INTERRUPTION.happened:
+                return
+            INTERRUPTION.happened = True
+            sys.stderr.write(f"netsuite {args.command}: interrupted\n")
+            sys.stderr.flush()
+            d.cancel()  # the awaited step fails with CancelledError; finally blocks run
+            if not d.called and reactor.running:
+                reactor.stop()  # a step that does not cancel is cut off by the shutdown
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            reactor.callFromThread(interrupt)  # runs once the reactor turns, even before it started
+
+        # Now (a command's first steps run before the reactor starts) and
+        # again after startup, which installs the reactor's own handler.
+        signal.signal(signal.SIGINT, on_sigint)
+        reactor.callWhenRunning(signal.signal, signal.SIGINT, on_sigint)
+        d = defer.Deferred.fromCoroutine(_main(reactor))
+        return d
+
+    try:
+        task.react(start)
+    except SystemExit:
+        if INTERRUPTION.happened:
+            raise SystemExit(INTERRUPTED) from None
+        raise

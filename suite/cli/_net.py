@@ -10,8 +10,9 @@ from typing import Any
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutFactory, TimeoutProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -23,6 +24,15 @@ MAX_LINE = 4 * 1024 * 1024
 
 class ClientError(Exception):
     """A failure the client reports as one line and a non-zero exit status."""
+
+
+class _Interruption:
+    """Whether the user pressed Ctrl-C: failures after that are not reported."""
+
+    happened = False
+
+
+INTERRUPTION = _Interruption()
 
 
 def describe_failure(failure: Failure | BaseException, target: HostPort, timeout: float | None = None) -> str:
@@ -89,6 +99,64 @@ def connect(
 ) -> defer.Deferred[Protocol]:
     """Connect ``protocol`` to ``target`` over TCP, or TLS when ``tls``."""
     return connectProtocol(client_endpoint(reactor, target, tls=tls, cafile=cafile, timeout=timeout), protocol)
+
+
+class _WatchedProtocol(TimeoutProtocol):
+    """Aborts the connection (and says so) after a period with no bytes moving."""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.factory.received += len(data)
+        super().dataReceived(data)
+
+    def timeoutFunc(self) -> None:
+        self.factory.timed_out = True
+        # abort, not lose: a server that stopped reading would keep a
+        # graceful close waiting on unsent bytes.
+        self.transport.abortConnection()
+
+
+class _WatchedFactory(TimeoutFactory):
+    protocol = _WatchedProtocol
+
+    def __init__(self, wrapped: Factory, timeout: float, reactor: Any) -> None:
+        super().__init__(wrapped, timeout)
+        self._reactor = reactor
+        self.timed_out = False
+        self.received = 0
+
+    def callLater(self, period: float, func: Callable[[], None]) -> Any:
+        return self._reactor.callLater(period, func)
+
+
+class WatchedEndpoint:
+    """
+    A client endpoint whose connections end after ``timeout`` seconds in
+    which no byte moved either way: the one ``--timeout`` of the file
+    clients covers connecting (the wrapped endpoint's own timeout), the
+    greeting and every reply, and a transfer that stalls.
+
+    After a failure, :meth:`explain` says whether the timeout caused it.
+    """
+
+    def __init__(self, endpoint: IStreamClientEndpoint, reactor: Any, timeout: float, target: HostPort) -> None:
+        self._endpoint = endpoint
+        self._reactor = reactor
+        self.timeout = timeout
+        self.target = target
+        self._factories: list[_WatchedFactory] = []
+
+    def connect(self, factory: Factory) -> defer.Deferred[Protocol]:
+        watched = _WatchedFactory(factory, self.timeout, self._reactor)
+        self._factories.append(watched)
+        return self._endpoint.connect(watched).addCallback(lambda wrapper: wrapper.wrappedProtocol)
+
+    def explain(self) -> str | None:
+        """Why the last connection failed, when it was this timeout; else ``None``."""
+        if not self._factories or not self._factories[-1].timed_out:
+            return None
+        if self._factories[-1].received == 0:
+            return f"timed out: {self.target} sent nothing in {self.timeout:g}s (no greeting)"
+        return f"timed out: {self.target} sent nothing more in {self.timeout:g}s"
 
 
 @implementer(IResolutionReceiver)

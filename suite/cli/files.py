@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from suite.cli._net import ClientError, client_endpoint, describe_failure
+from suite.cli._net import INTERRUPTION, ClientError, WatchedEndpoint, client_endpoint, describe_failure
 from suite.cli.address import HostPort, host_port_argument
 from suite.files.client import Progress, RemoteError, TransferError, download, list_files, upload
 from suite.files.wire import FileError, check_name
@@ -26,7 +26,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", metavar="PATH", help="file holding the server's shared token")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--cafile", help="PEM certificate(s) to trust for --tls instead of the system store")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="connection timeout (default 10)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S",
+        help="seconds to wait for the connection, the greeting, each reply, and between bytes of a transfer "
+             "(default 10)",
+    )
 
 
 def _progress_options(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +109,10 @@ def _read_token(args: argparse.Namespace) -> str | None:
         raise ClientError(f"cannot read token file {args.token_file}: {e.strerror}") from None
 
 
-def _explain(e: BaseException, target: HostPort, what: str) -> str:
+def _explain(e: BaseException, target: HostPort, what: str, endpoint: WatchedEndpoint | None = None) -> str:
+    timed_out = endpoint.explain() if endpoint is not None else None
+    if timed_out is not None:
+        return f"{what}: {timed_out}"
     if isinstance(e, RemoteError):
         return f"{what}: server refused: {e.code}: {e.message}"
     if isinstance(e, TransferError | FileError):
@@ -113,8 +120,9 @@ def _explain(e: BaseException, target: HostPort, what: str) -> str:
     return f"{what}: {describe_failure(e, target)}"
 
 
-def _endpoint(reactor: Any, args: argparse.Namespace) -> Any:
-    return client_endpoint(reactor, args.address, tls=args.tls, cafile=args.cafile, timeout=args.timeout)
+def _endpoint(reactor: Any, args: argparse.Namespace) -> WatchedEndpoint:
+    endpoint = client_endpoint(reactor, args.address, tls=args.tls, cafile=args.cafile, timeout=args.timeout)
+    return WatchedEndpoint(endpoint, reactor, args.timeout, args.address)
 
 
 async def run_upload(reactor: Any, args: argparse.Namespace) -> None:
@@ -125,19 +133,22 @@ async def run_upload(reactor: Any, args: argparse.Namespace) -> None:
     failures = 0
     for path in args.files:
         name = args.name if args.name is not None else path.name
+        endpoint: WatchedEndpoint | None = None
         try:
             check_name(name)
             if not path.is_file():
                 raise TransferError(f"{path} is not a readable file")
             report = ProgressReport(args.progress, args.quiet, name)
+            endpoint = _endpoint(reactor, args)
             try:
-                stored = await upload(_endpoint(reactor, args), path, name, overwrite=args.overwrite,
-                                      token=token, progress=report)
+                stored = await upload(endpoint, path, name, overwrite=args.overwrite, token=token, progress=report)
             finally:
                 report.finish()
         except Exception as e:
+            if INTERRUPTION.happened:
+                raise  # Ctrl-C: no more files, no more messages
             failures += 1
-            print(f"netsuite upload: {_explain(e, args.address, str(path))}", file=sys.stderr)
+            print(f"netsuite upload: {_explain(e, args.address, str(path), endpoint)}", file=sys.stderr)
             continue
         report.finish({"size": stored.size, "sha256": stored.sha256})
         if not args.quiet:
@@ -157,12 +168,12 @@ async def run_download(reactor: Any, args: argparse.Namespace) -> None:
     if destination.is_dir():
         destination = destination / args.name
     report: Progress = ProgressReport(args.progress, args.quiet, args.name)
+    endpoint = _endpoint(reactor, args)
     try:
-        stored = await download(_endpoint(reactor, args), args.name, destination, force=args.force,
-                                token=token, progress=report)
+        stored = await download(endpoint, args.name, destination, force=args.force, token=token, progress=report)
     except Exception as e:
         report.finish()  # type: ignore[attr-defined]
-        raise ClientError(_explain(e, args.address, args.name)) from None
+        raise ClientError(_explain(e, args.address, args.name, endpoint)) from None
     report.finish({"size": stored.size, "sha256": stored.sha256})  # type: ignore[attr-defined]
     if not args.quiet:
         print(f"saved {destination} {stored.size} bytes sha256 {stored.sha256}")
@@ -170,14 +181,15 @@ async def run_download(reactor: Any, args: argparse.Namespace) -> None:
 
 async def run_ls(reactor: Any, args: argparse.Namespace) -> None:
     """Run ``netsuite ls``."""
+    endpoint = _endpoint(reactor, args)
     try:
-        files = await list_files(_endpoint(reactor, args), token=_read_token(args))
+        files = await list_files(endpoint, token=_read_token(args))
     except ClientError:
         raise
     except RemoteError as e:
         raise ClientError(f"server refused: {e.code}: {e.message}") from None
     except Exception as e:
-        raise ClientError(describe_failure(e, args.address)) from None
+        raise ClientError(endpoint.explain() or describe_failure(e, args.address)) from None
     for stored in files:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stored.mtime))
         print(f"{stored.size:>14}  {when}  {stored.sha256}  {stored.name}")

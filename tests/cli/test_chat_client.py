@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
 import socket
 
 import pytest_twisted
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from suite.cli._net import ClientError
 from suite.cli.chat import ChatClient
 from suite.cli.udpchat import UDPChatter
+from tests.cli.shapes import Banner, NoNewlineThenClose
 from tests.helpers import spawn
 
 
@@ -39,8 +42,12 @@ def test_client_neutralises_hostile_server_output() -> None:
     assert out.getvalue() == "[lobby] <x> \ufffd]0;pwned\ufffd \ufffd\n"
 
 
+WELCOME = b"*** welcome: you are guest1; /nick NAME to change it, /help for commands\n"
+
+
 def test_client_leave_sends_quit_once_and_succeeds() -> None:
     client, transport, out = chat_client()
+    client.dataReceived(WELCOME)
     client.send(b"hello")
     client.leave()
     client.leave()
@@ -64,11 +71,89 @@ def test_client_tls_failure_after_leave_is_still_an_error() -> None:
 
 def test_client_server_hangup_is_an_error() -> None:
     client, transport, out = chat_client()
+    client.dataReceived(WELCOME)
     client.connectionLost(Failure(ConnectionDone()))
     failures: list[Failure] = []
     client.done.addErrback(failures.append)
     assert failures[0].check(ClientError)
     assert str(failures[0].value) == "connection closed by the server"
+
+
+def failure_of(client: ChatClient) -> str:
+    failures: list[Failure] = []
+    client.done.addErrback(failures.append)
+    assert failures and failures[0].check(ClientError), failures
+    return str(failures[0].value)
+
+
+def timed_client(timeout: float = 5) -> tuple[ChatClient, StringTransport, io.StringIO, io.StringIO, Clock]:
+    out, err, clock = io.StringIO(), io.StringIO(), Clock()
+    client = ChatClient(out, err, timeout=timeout, clock=clock, peer="127.0.0.1:9000")
+    transport = StringTransport()
+    client.makeConnection(transport)
+    return client, transport, out, err, clock
+
+
+def test_refused_nick_is_told_with_the_nick_the_user_got() -> None:
+    client, transport, out, err, clock = timed_client()
+    client.request_nick("alice")
+    client.dataReceived(WELCOME + b"!!! nick-taken: alice is taken\n")
+    assert err.getvalue() == (
+        "netsuite chat: nick 'alice' refused (nick-taken: alice is taken); you are guest1\n"
+    )
+    assert out.getvalue().splitlines()[-1] == "!!! nick-taken: alice is taken"
+    client.dataReceived(b"!!! nick-invalid: later, typed by the user\n")
+    assert err.getvalue().count("\n") == 1  # the user sees the server's own line for their /nick
+    assert not clock.getDelayedCalls()  # nothing due: idle is fine
+
+
+def test_granted_nick_says_nothing_more() -> None:
+    client, transport, out, err, clock = timed_client()
+    client.request_nick("Alice")
+    client.dataReceived(WELCOME + b"*** nick: guest1 is now Alice\n")
+    assert client.nick == "Alice" and client.requested_nick is None
+    assert err.getvalue() == ""
+    assert not clock.getDelayedCalls()
+
+
+def test_server_without_newline_never_welcomes() -> None:
+    """A blocking server's ``conn.send(b"Welcome")``: shown, then one line; no silent exit 0."""
+    client, transport, out, err, clock = timed_client()
+    client.dataReceived(b"Welcome")
+    clock.advance(5)
+    assert out.getvalue() == "Welcome\n"
+    assert failure_of(client) == (
+        "no welcome from 127.0.0.1:9000 within 5s; it sent b'Welcome' without a newline: "
+        "is it a netsuite chat server?"
+    )
+    assert transport.disconnecting
+
+
+def test_server_closing_without_welcome_after_quit_is_an_error() -> None:
+    client, transport, out, err, clock = timed_client()
+    client.leave()
+    client.dataReceived(b"got it")
+    client.connectionLost(Failure(ConnectionDone()))
+    assert out.getvalue() == "got it\n"
+    assert failure_of(client) == (
+        "127.0.0.1:9000 closed the connection without a chat welcome; it sent b'got it' without a newline: "
+        "is it a netsuite chat server?"
+    )
+
+
+def test_refusal_before_welcome_is_reported() -> None:
+    client, transport, out, err, clock = timed_client()
+    client.dataReceived(b"!!! too-many-connections: too many connections (limit 1)\n")
+    client.connectionLost(Failure(ConnectionDone()))
+    assert failure_of(client) == "refused by 127.0.0.1:9000: too-many-connections: too many connections (limit 1)"
+
+
+def test_goodbye_is_due_after_quit() -> None:
+    client, transport, out, err, clock = timed_client()
+    client.dataReceived(WELCOME)
+    client.leave()
+    clock.advance(5)
+    assert failure_of(client) == "no answer from 127.0.0.1:9000 within 5s"
 
 
 def test_udp_chatter_refuses_oversized_lines() -> None:
@@ -173,6 +258,70 @@ async def test_chat_command_reports_server_hangup(chat_port: int) -> None:
     await run.wait_for(rb"!!! line-too-long")
     run.transport.closeStdin()
     assert await run.ended == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_command_tells_a_refused_nick(chat_port: int) -> None:
+    from tests.chat.test_loopback import join
+
+    alice = await join(chat_port, "alice")
+    try:
+        run = spawn(["netsuite", "chat", f"127.0.0.1:{chat_port}", "--nick", "alice"], stdin=b"hi\n")
+        assert await run.ended == 0, run.err
+        guest = re.search(rb"you are (guest\d+)", run.out).group(1).decode()
+        assert run.err.decode() == (
+            f"netsuite chat: nick 'alice' refused (nick-taken: the nickname alice is taken); you are {guest}\n"
+        )
+        assert f"[lobby] <{guest}> hi" in run.out.decode()
+    finally:
+        alice.transport.loseConnection()
+        await alice.lost
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_command_against_a_server_without_newlines(shape_server) -> None:
+    """A blocking server that greets with ``conn.send(b"Welcome")``: shown, one line, exit 1."""
+    port, _ = shape_server(Banner)
+    run = spawn(["netsuite", "chat", "--timeout", "0.5", f"127.0.0.1:{port}"], stdin=None)
+    assert await run.ended == 1
+    assert run.out == b"Welcome\n"
+    assert run.err == (
+        f"netsuite chat: no welcome from 127.0.0.1:{port} within 0.5s; it sent b'Welcome' without a newline: "
+        "is it a netsuite chat server?\n"
+    ).encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_command_against_an_echo_without_newline(shape_server) -> None:
+    """``conn.send(data.strip())`` and then the piped input ends: exit 1, not a silent 0."""
+    port, _ = shape_server(NoNewlineThenClose)
+    run = spawn(["netsuite", "chat", f"127.0.0.1:{port}"], stdin=b"hello\n")
+    assert await run.ended == 1
+    assert run.out.startswith(b"hello")
+    # "hello\n/quit\n" may arrive in one read or two: the last piece differs.
+    assert re.fullmatch(
+        rb"netsuite chat: 127\.0\.0\.1:%d closed the connection without a chat welcome; "
+        rb"it sent b'[^']+' without a newline: is it a netsuite chat server\?\n" % port,
+        run.err,
+    ), run.err
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_command_ctrl_c(chat_port: int) -> None:
+    run = spawn(["netsuite", "chat", f"127.0.0.1:{chat_port}"], stdin=None)
+    await run.wait_for(rb"joined lobby")
+    run.transport.signalProcess("INT")
+    assert await run.ended == 130
+    assert run.err == b"netsuite chat: interrupted\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_chat_ctrl_c() -> None:
+    run = spawn(["netsuite", "udp-chat", "--bind", str(free_udp_port()), "--peer", "127.0.0.1:9"], stdin=None)
+    await run.wait_for(rb"udp-chat: listening on")
+    run.transport.signalProcess("INT")
+    assert await run.ended == 130
+    assert run.err.endswith(b"netsuite udp-chat: interrupted\n")
 
 
 def free_udp_port() -> int:

@@ -18,6 +18,7 @@ from suite.cli._net import ClientError
 from suite.cli.echo import EchoClient, UDPEchoClient
 from suite.echo import UDPEchoProtocol
 from suite.endpoints import stream_server_endpoint
+from tests.cli.shapes import Banner, NoNewline, NoNewlineThenClose, Silent, Upper
 from tests.helpers import make_certificate, spawn, stop_tracked, tracked_echo
 
 # --- in memory ------------------------------------------------------------------
@@ -47,6 +48,13 @@ def test_client_pipelines_and_closes_when_all_came_back() -> None:
     assert client.done.called
 
 
+def failure_of(client: EchoClient) -> str:
+    failures: list[Failure] = []
+    client.done.addErrback(failures.append)
+    assert failures and failures[0].check(ClientError), failures
+    return str(failures[0].value)
+
+
 def test_client_reports_short_echo() -> None:
     client, transport, out = echo_client()
     client.send(b"one")
@@ -54,21 +62,72 @@ def test_client_reports_short_echo() -> None:
     client.end_input()
     client.dataReceived(b"one\n")
     client.connectionLost(Failure(ConnectionDone()))
-    failure = []
-    client.done.addErrback(failure.append)
-    assert failure[0].check(ClientError)
-    assert "after 1 of 2 replies" in str(failure[0].value)
+    assert failure_of(client) == "the server closed the connection when 1 of 2 lines had come back"
 
 
-def test_client_rejects_endless_reply_line() -> None:
-    client, transport, out = echo_client()
-    client.MAX_LENGTH = 10
-    client.send(b"x")
-    client.dataReceived(b"y" * 11)
-    failure = []
-    client.done.addErrback(failure.append)
-    assert "longer than 10 bytes" in str(failure[0].value)
+def test_reply_without_newline_is_shown_and_times_out() -> None:
+    """A blocking server's ``conn.send(data.strip())``: shown, then one line, no hang."""
+    clock = Clock()
+    out = io.BytesIO()
+    client = EchoClient(out, timeout=5, clock=clock, peer="127.0.0.1:9000")
+    transport = StringTransport()
+    client.makeConnection(transport)
+    client.send(b"hello")
+    client.end_input()
+    client.dataReceived(b"hello")
+    clock.advance(4.9)
+    assert not client.done.called
+    clock.advance(0.1)
+    assert out.getvalue() == b"hello\n"
+    assert failure_of(client) == (
+        "no reply from 127.0.0.1:9000 within 5s when 0 of 1 line had come back, then b'hello' without its newline"
+    )
     assert transport.disconnecting
+
+
+def test_timeout_runs_only_while_a_reply_is_due() -> None:
+    clock = Clock()
+    client = EchoClient(io.BytesIO(), timeout=5, clock=clock)
+    client.makeConnection(StringTransport())
+    clock.advance(60)  # nothing sent: a user thinking is not a timeout
+    client.send(b"a")
+    clock.advance(4)
+    client.dataReceived(b"a")  # progress resets the clock
+    clock.advance(4)
+    client.dataReceived(b"\n")
+    clock.advance(60)
+    assert not client.done.called
+    assert not clock.getDelayedCalls()
+
+
+def test_reply_that_is_not_the_echo_fails_at_once() -> None:
+    client, transport, out = echo_client()
+    client.send(b"hello")
+    client.dataReceived(b"HELLO\n")
+    assert out.getvalue() == b"HELLO\n"
+    assert failure_of(client) == "the reply is not the echo: expected b'hello\\n', got b'HELLO\\n'"
+    assert transport.disconnecting
+
+
+def test_bytes_before_anything_was_sent_are_not_an_echo() -> None:
+    client, transport, out = echo_client()
+    client.dataReceived(b"Welcome")
+    assert out.getvalue() == b"Welcome\n"
+    assert failure_of(client) == "the server sent b'Welcome', which is not an echo of anything sent"
+
+
+def test_raw_writes_exactly_what_arrived() -> None:
+    out = io.BytesIO()
+    client = EchoClient(out, raw=True)
+    client.makeConnection(StringTransport())
+    client.send(b"x\xff")
+    client.dataReceived(b"x")
+    client.dataReceived(b"\xff")
+    client.connectionLost(Failure(ConnectionDone()))
+    assert out.getvalue() == b"x\xff"
+    assert failure_of(client) == (
+        "the server closed the connection when 0 of 1 line had come back, then b'x\\xff' without its newline"
+    )
 
 
 def test_udp_client_times_out() -> None:
@@ -213,3 +272,101 @@ async def test_command_errors(address: str, message: str) -> None:
     run = spawn(["netsuite", "echo", address.format(port=port), "hi"])
     assert await run.ended != 0
     assert run.err.decode().endswith(message.format(port=port))
+
+
+# --- the classic blocking servers' shapes -----------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_replying_without_newline(shape_server) -> None:
+    """``conn.send(data.strip())``: the bytes are shown, then one line, exit 1; no hang."""
+    port, _ = shape_server(NoNewline)
+    run = spawn(["netsuite", "echo", "--timeout", "0.5", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.out == b"hello\n"
+    assert run.err == (
+        f"netsuite echo: no reply from 127.0.0.1:{port} within 0.5s when 0 of 1 line had come back, "
+        "then b'hello' without its newline\n"
+    ).encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_replying_without_newline_raw(shape_server) -> None:
+    port, _ = shape_server(NoNewline)
+    run = spawn(["netsuite", "echo", "--raw", "--timeout", "0.5", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.out == b"hello"
+    assert run.err.count(b"\n") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_closing_after_a_reply_without_newline(shape_server) -> None:
+    port, _ = shape_server(NoNewlineThenClose)
+    run = spawn(["netsuite", "echo", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.out == b"hello\n"
+    assert run.err == (
+        f"netsuite echo: 127.0.0.1:{port} closed the connection when 0 of 1 line had come back, "
+        "then b'hello' without its newline\n"
+    ).encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_never_replying(shape_server) -> None:
+    port, _ = shape_server(Silent)
+    run = spawn(["netsuite", "echo", "--timeout", "0.5", f"127.0.0.1:{port}"], stdin=b"one\ntwo\n")
+    assert await run.ended == 1
+    assert run.out == b""
+    assert run.err == (
+        f"netsuite echo: no reply from 127.0.0.1:{port} within 0.5s when 0 of 2 lines had come back\n"
+    ).encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_changing_the_reply(shape_server) -> None:
+    port, _ = shape_server(Upper)
+    run = spawn(["netsuite", "echo", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.out == b"HELLO\n"
+    assert run.err == b"netsuite echo: the reply is not the echo: expected b'hello\\n', got b'HELLO\\n'\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_greeting_first(shape_server) -> None:
+    port, _ = shape_server(Banner)
+    run = spawn(["netsuite", "echo", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.out == b"Welcome\n"
+    assert run.err == b"netsuite echo: the reply is not the echo: expected b'hello\\n', got b'Welcome'\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_reply_that_is_not_the_echo(udp_upper: int) -> None:
+    run = spawn(["netsuite", "echo", "--udp", f"127.0.0.1:{udp_upper}", "hello", "never sent"])
+    assert await run.ended == 1
+    assert run.out == b"HELLO\n"
+    assert run.err == b"netsuite echo: the reply is not the echo: sent b'hello', got b'HELLO'\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_raw(udp_server) -> None:
+    run = spawn(["netsuite", "echo", "--udp", "--raw", f"127.0.0.1:{udp_server}", "a", "b"])
+    assert await run.ended == 0, run.err
+    assert run.out == b"ab"
+
+
+@pytest.mark.parametrize("udp", [False, True])
+@pytest_twisted.ensureDeferred
+async def test_ctrl_c_says_interrupted(shape_server, udp_silent, udp: bool) -> None:
+    """SIGINT while waiting for a reply: one line, exit 130, not a misleading error."""
+    if udp:
+        port, arrived = udp_silent
+        run = spawn(["netsuite", "echo", "--udp", "--timeout", "60", f"127.0.0.1:{port}", "hello"])
+        await arrived.get()  # sent: now waiting for the reply
+    else:
+        port, factory = shape_server(Silent)
+        run = spawn(["netsuite", "echo", "--timeout", "60", f"127.0.0.1:{port}", "hello"])
+        await factory.data.get()
+    run.transport.signalProcess("INT")
+    assert await run.ended == 130
+    assert run.err == b"netsuite echo: interrupted\n"

@@ -135,3 +135,45 @@ def test_quiet_and_auto_without_terminal_print_nothing(capsys: pytest.CaptureFix
         report(5, 10)
         report.finish({"size": 10})
     assert capsys.readouterr() == ("", "")
+
+
+# --- a server that never greets -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command, prefix",
+    [
+        (["upload", "{file}"], "{file}: "),
+        (["download", "photo.jpg", "-o", "{out}"], "photo.jpg: "),
+        (["ls"], ""),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_server_that_never_greets_times_out(shape_server, tmp_path: Path, command, prefix) -> None:
+    """``s.accept()`` and nothing more: --timeout covers the greeting, one line, exit 1."""
+    from tests.cli.shapes import Silent
+
+    port, _ = shape_server(Silent)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"jpeg")
+    names = {"file": str(photo), "out": str(tmp_path / "copy.jpg")}
+    args = [part.format(**names) for part in command]
+    run = spawn(["netsuite", args[0], "--timeout", "0.5", f"127.0.0.1:{port}", *args[1:]])
+    assert await run.ended == 1
+    assert run.err.decode() == (
+        f"netsuite {args[0]}: {prefix.format(**names)}timed out: 127.0.0.1:{port} sent nothing in 0.5s (no greeting)\n"
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_ctrl_c_says_interrupted(shape_server, tmp_path: Path) -> None:
+    from tests.cli.shapes import Silent
+
+    port, factory = shape_server(Silent)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"jpeg")
+    run = spawn(["netsuite", "upload", "--timeout", "60", f"127.0.0.1:{port}", str(photo), str(photo)])
+    await factory.connected.get()
+    run.transport.signalProcess("INT")
+    assert await run.ended == 130
+    assert run.err == b"netsuite upload: interrupted\n"
