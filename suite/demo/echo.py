@@ -9,20 +9,38 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import DatagramProtocol, Protocol
 
 from suite import EchoFactory, UDPEchoProtocol
-from suite.demo._common import say
+from suite.demo._common import note, say
+from suite.demo.lang import Text
 
 
 class Client(Protocol):
+    """A TCP client that collects what comes back: a stream, so it may come in pieces."""
+
     def __init__(self, name: str) -> None:
         self.name = name
-        self.got: defer.Deferred[bytes] = defer.Deferred()
+        self.received = bytearray()
+        self._want: tuple[int, defer.Deferred[bytes]] | None = None
         self.closed: defer.Deferred[None] = defer.Deferred()
 
+    def expect(self, size: int) -> defer.Deferred[bytes]:
+        """Fires with the first ``size`` bytes received (or all, if the server closes first)."""
+        d: defer.Deferred[bytes] = defer.Deferred()
+        self._want = (size, d)
+        self._check()
+        return d
+
     def dataReceived(self, data: bytes) -> None:
-        if not self.got.called:
-            self.got.callback(data)
+        self.received += data
+        self._check()
+
+    def _check(self, closing: bool = False) -> None:
+        if self._want and (len(self.received) >= self._want[0] or closing):
+            (size, d), self._want = self._want, None
+            got, self.received = bytes(self.received[:size]), self.received[size:]
+            d.callback(got)
 
     def connectionLost(self, reason: object) -> None:
+        self._check(closing=True)
         self.closed.callback(None)
 
 
@@ -34,36 +52,42 @@ class Probe(DatagramProtocol):
         self.reply.callback(data)
 
 
-async def run(reactor: Any) -> None:
+async def run(reactor: Any, text: Text) -> None:
     factory = EchoFactory(max_connections=3)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
-    say(f"A TCP echo server on 127.0.0.1:{port.getHost().port}, at most 3 connections.")
+    say(text("echo.server", address=f"127.0.0.1:{port.getHost().port}"))
 
+    say(text("echo.idle"))
     idle = await connectProtocol(endpoint, Client("idle"))
-    say("Client 'idle' connects and says nothing. A blocking server would now be stuck in recv() for it.")
-    busy = await connectProtocol(endpoint, Client("busy"))
-    busy.transport.write(b"served without waiting")
-    print("   busy got back:", (await busy.got).decode(), flush=True)
 
-    say("A third client fills the cap; a fourth is refused with one line, the others are unaffected.")
+    say(text("echo.busy"))
+    busy = await connectProtocol(endpoint, Client("busy"))
+    message = b"served without waiting"
+    busy.transport.write(message)
+    note(text("echo.got_back", who="busy", data=(await busy.expect(len(message))).decode()))
+
+    say(text("echo.third"))
     third = await connectProtocol(endpoint, Client("third"))
+    note(text("echo.connected", who="third"))
+
+    say(text("echo.fourth"))
     refused = await connectProtocol(endpoint, Client("fourth"))
-    print("   fourth got:", (await refused.got).decode().strip(), flush=True)
     await refused.closed
+    note(text("echo.refused", who="fourth", data=bytes(refused.received).decode().strip()))
     third.transport.write(b"still fine")
-    print("   third got back:", (await third.got).decode(), flush=True)
+    note(text("echo.got_back", who="third", data=(await third.expect(10)).decode()))
     for client in (idle, busy, third):
         client.transport.loseConnection()
         await client.closed
     await port.stopListening()
 
-    say("UDP echo: one datagram out, the same bytes back, no connection.")
+    say(text("echo.udp"))
     udp = reactor.listenUDP(0, UDPEchoProtocol(), interface="127.0.0.1", maxPacketSize=65535)
     probe = Probe()
     probe_port = reactor.listenUDP(0, probe, interface="127.0.0.1", maxPacketSize=65535)
     probe.transport.write(b"x" * 60000, ("127.0.0.1", udp.getHost().port))
-    print(f"   a 60000-byte datagram came back with {len(await probe.reply)} bytes", flush=True)
+    note(text("echo.datagram", who="probe", size=60000, got=len(await probe.reply)))
     await probe_port.stopListening()
     await udp.stopListening()
-    say("Done. Try it yourself: twistd -n netsuite --mode echo, then netsuite echo 127.0.0.1:8007 hello")
+    say(text("echo.done"))

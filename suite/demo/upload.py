@@ -13,7 +13,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
 from suite.cli.files import ProgressReport
-from suite.demo._common import say
+from suite.demo._common import note, say
+from suite.demo.lang import Text
 from suite.files import FileFactory, Storage
 from suite.files.client import download, list_files, upload
 
@@ -37,7 +38,7 @@ class CutOff(Protocol):
         self.closed.callback(None)
 
 
-async def run(reactor: Any) -> None:
+async def run(reactor: Any, text: Text) -> None:
     with tempfile.TemporaryDirectory(prefix="netsuite-demo-") as tmp:
         root = Path(tmp)
         storage = Storage(root / "server", min_free=0)
@@ -46,33 +47,33 @@ async def run(reactor: Any) -> None:
         picture = root / "holiday picture.jpg"
         picture.write_bytes(os.urandom(6 << 20))
         digest = hashlib.sha256(picture.read_bytes()).hexdigest()
-        say(f"A file server on 127.0.0.1:{port.getHost().port}; a 6 MiB picture to send (sha256 {digest[:16]}...).")
+        say(text("upload.server", address=f"127.0.0.1:{port.getHost().port}", sha=digest[:16]))
 
-        say("A client starts the upload and dies after 2 MiB.")
+        say(text("upload.cut"))
         data = picture.read_bytes()
         cut = CutOff(f"PUT sha256={digest} resume {len(data)} {picture.name}\n".encode(), data[: 2 << 20])
         await connectProtocol(endpoint, cut)
         await cut.closed
         listed = await list_files(endpoint)
-        print(f"   files the server shows now: {[f.name for f in listed]} (the partial data is hidden)", flush=True)
+        note(text("upload.listed", names=[f.name for f in listed]))
 
-        say("The upload is run again: the server says how much it has, and only the rest is sent.")
+        say(text("upload.resume"))
         report = ProgressReport("auto", quiet=False, label=picture.name)  # a bar on a terminal
         first: list[int] = []
 
         def progress(done: int, total: int) -> None:
             if not first:
                 first.append(done)
-                print(f"   resuming at byte {done} of {total}", flush=True)
+                note(text("upload.resuming", done=done, total=total))
             report(done, total)
 
         stored = await upload(endpoint, picture, progress=progress)
         report.finish()
-        print(f"   stored {stored.name}: {stored.size} bytes, sha256 matches: {stored.sha256 == digest}", flush=True)
+        note(text("upload.stored", name=stored.name, size=stored.size, matches=text("yes" if stored.sha256 == digest else "no")))
 
-        say("It is downloaded back, through a temporary file renamed only once its sha256 matched.")
+        say(text("upload.download"))
         copy = root / "copy.jpg"
         got = await download(endpoint, stored.name, copy)
-        print(f"   {copy.name}: {got.size} bytes, identical: {copy.read_bytes() == data}", flush=True)
+        note(text("upload.identical", name=copy.name, size=got.size, same=text("yes" if copy.read_bytes() == data else "no")))
         await port.stopListening()
-    say("Done. Try it yourself: twistd -n netsuite --mode upload, then netsuite upload 127.0.0.1:8021 FILE")
+    say(text("upload.done"))
