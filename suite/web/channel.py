@@ -315,9 +315,35 @@ class WebChannel(HTTPChannel):
             return
         super().timeoutConnection()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def _protocolUpgradeForWebsockets(self, protocol: Any) -> None:
+        # twisted.web.websocket hands this connection to the WebSocket by
+        # replacing this channel's dataReceived and connectionLost: keep
+        # counting its bytes, and give the connection's place back when it ends.
+        self.setTimeout(None)  # the WebSocket has its own ping timeouts
+        super()._protocolUpgradeForWebsockets(protocol)
+        counters, websocket_data, websocket_lost = self.site.counters, self.dataReceived, self.connectionLost
+
+        def data(data: bytes) -> None:
+            counters.bytes_in += len(data)
+            websocket_data(data)
+
+        def lost(reason: Failure) -> None:
+            try:
+                websocket_lost(reason)
+            finally:
+                # The class's own connectionLost: this channel's, Twisted's and any mixin's.
+                type(self).connectionLost(self, reason)
+
+        self.dataReceived = data  # type: ignore[method-assign]
+        self.connectionLost = lost  # type: ignore[method-assign]
+
+    def _ended(self) -> None:
+        """The connection is over (also after a WebSocket upgrade)."""
         cancel_call(self._header_call)
         cancel_call(self._abort_call)
         self._header_call = self._abort_call = None
         self.site.counters.connections_closed()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._ended()
         super().connectionLost(reason)

@@ -185,6 +185,11 @@ class WebSite(server.Site):
         """Serve ``resource`` at ``/NAME`` (``/metrics``, ``/healthz``, ``/chat``...)."""
         self.root.putChild(name, resource)
 
+    def mount_chat(self, websocket: Resource, page: Resource) -> None:
+        """The chat's WebSocket front at ``/chat`` and its page at ``/chat.html`` (no token: the chat has its own rules)."""
+        self.mount(b"chat", websocket)
+        self.mount(b"chat.html", page)
+
     def log(self, request: Any) -> None:
         """No access log line per request: the service logs what matters."""
 

@@ -197,3 +197,28 @@ async def test_metrics_and_health_over_a_socket(web, tmp_path: Path) -> None:
     listener.port = None
     code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/healthz"])
     assert out == b"503"
+
+
+@pytest_twisted.ensureDeferred
+async def test_chat_mounted_at_chat_over_a_websocket(web) -> None:
+    from twisted.web.websocket import WebSocketClientEndpoint
+
+    from suite.chat import ChatServer
+    from suite.chat.websocket import chat_page_resource, chat_websocket_resource
+    from tests.chat.test_websocket import WSClient
+
+    site, base = web()
+    site.mount_chat(chat_websocket_resource(ChatServer(), max_per_ip=None), chat_page_resource())
+    code, page = await run([*CURL, f"{base}/chat.html"])
+    assert code == 0 and b"<html" in page.lower()
+    endpoint = WebSocketClientEndpoint.new(reactor, f"{base}/chat")
+    client = await endpoint.connect(type("F", (), {"buildProtocol": lambda self, url: WSClient()})())
+    await client.wait(type="joined", room="lobby")
+    client.send(type="say", text="hello from the web service")
+    await client.wait(type="message", text="hello from the web service")
+    assert site.counters.open == 1
+    client.transport.loseConnection()
+    await client.lost
+    for proto in list(site.open):
+        await proto.closed.addTimeout(10, reactor)
+    assert site.counters.open == 0  # the upgraded connection gave its place back
