@@ -164,6 +164,11 @@ class WebRequest(server.Request):
         """Answer with ``error`` as JSON (if nothing was written yet) and finish."""
         if self._disconnected or self.finished:
             return
+        if error.delay > 0:
+            later = WebError(error.code, error.message, error.status, error.headers)
+            call = self.channel.site.reactor.callLater(error.delay, self.write_error, later)
+            self.notifyFinish().addErrback(lambda _: cancel_call(call))
+            return
         if self.startedWriting:
             # Mid-response: the only honest signal left is closing the connection.
             self.channel.transport.abortConnection()

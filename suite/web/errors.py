@@ -51,12 +51,17 @@ STATUS: dict[str, int] = {
 class WebError(Exception):
     """A refusal: a stable ``code``, a human ``message`` and its HTTP ``status``."""
 
-    def __init__(self, code: str, message: str, status: int | None = None, headers: dict[bytes, bytes] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int | None = None, headers: dict[bytes, bytes] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status if status is not None else STATUS.get(code, 400)
         self.headers = headers or {}
+        #: Seconds the answer waits (wrong tokens: a delay that grows per host).
+        self.delay = delay
 
     @classmethod
     def of(cls, error: FileError, status: int | None = None) -> WebError:

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web import server
 from twisted.web.resource import Resource
@@ -27,7 +29,7 @@ from suite.web.errors import WebError
 from suite.web.files import FilesResource
 from suite.web.headers import route
 
-__all__ = ["WebCounters", "WebSite"]
+__all__ = ["WebCounters", "WebSite", "peer_text"]
 
 log = Logger()
 
@@ -40,6 +42,12 @@ CORS_EXPOSE_HEADERS = (
     b"ETag, Location, Content-Range, Content-Disposition, Tus-Resumable, Tus-Version, Tus-Extension, "
     b"Tus-Max-Size, Tus-Checksum-Algorithm, Upload-Offset, Upload-Length, Upload-Metadata"
 )
+
+
+def peer_text(address: Any) -> str:
+    """A peer as ``host:port`` for the log."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    return f"{host}:{port}" if host is not None else str(address)
 
 
 @dataclass
@@ -138,6 +146,12 @@ class WebSite(server.Site):
     DEFAULT_MAX_SMALL_BODY = 64 * 1024
     DEFAULT_DISK_BUFFER = 8 << 20
     DEFAULT_MAX_TRANSFERS = 16
+    #: A wrong token's answer waits AUTH_DELAY, doubled per failure from that host, at most AUTH_DELAY_MAX.
+    AUTH_DELAY = 0.25
+    AUTH_DELAY_MAX = 8.0
+    #: Seconds a host's failures are remembered; hosts remembered at most.
+    AUTH_MEMORY = 600.0
+    AUTH_HOSTS = 4096
 
     def __init__(
         self,
@@ -170,6 +184,8 @@ class WebSite(server.Site):
         self.disk_buffer = disk_buffer
         self.max_transfers = max_transfers or None
         self.transfers = 0
+        self._auth_failures: dict[str, tuple[int, float]] = {}
+        self._sweeper: Any = None
         self.counters = WebCounters()
         self.files = FilesResource(self)
         self.tus = TusResource(self)
@@ -184,6 +200,24 @@ class WebSite(server.Site):
     def mount(self, name: bytes, resource: Resource) -> None:
         """Serve ``resource`` at ``/NAME`` (``/metrics``, ``/healthz``, ``/chat``...)."""
         self.root.putChild(name, resource)
+
+    def startFactory(self) -> None:
+        super().startFactory()
+        ready = getattr(self.storage, "ready", None)
+        if ready is not None:  # the directory backend loads its index off the reactor thread
+            defer.ensureDeferred(ready()).addErrback(log.failure, "loading the storage index")
+        sweep = getattr(self.storage, "sweep", None)
+        resume_ttl = getattr(self.storage, "resume_ttl", None)
+        if sweep is not None and resume_ttl:
+            # Expired tus partials go, also when no line-protocol service runs.
+            self._sweeper = LoopingCall(sweep)
+            self._sweeper.clock = self.reactor
+            self._sweeper.start(min(600.0, max(1.0, resume_ttl / 4)), now=False)
+
+    def stopFactory(self) -> None:
+        if self._sweeper is not None and self._sweeper.running:
+            self._sweeper.stop()
+        super().stopFactory()
 
     def mount_chat(self, websocket: Resource, page: Resource) -> None:
         """The chat's WebSocket front at ``/chat`` and its page at ``/chat.html`` (no token: the chat has its own rules)."""
@@ -234,9 +268,21 @@ class WebSite(server.Site):
             raise WebError(ErrorCode.AUTH_REQUIRED, "send Authorization: Bearer TOKEN",
                            headers={b"WWW-Authenticate": b'Bearer realm="netsuite"'})
         if not hmac.compare_digest(presented.strip(), self.token):
-            log.info("wrong token from {peer}", peer=request.getClientAddress())
-            raise WebError(ErrorCode.AUTH_FAILED, "wrong token",
+            peer = peer_text(request.getClientAddress())
+            delay = self._auth_failed(peer.rsplit(":", 1)[0])
+            log.warn("web: wrong token from {peer}; answering in {delay:g}s", peer=peer, delay=delay)
+            raise WebError(ErrorCode.AUTH_FAILED, "wrong token", delay=delay,
                            headers={b"WWW-Authenticate": b'Bearer realm="netsuite", error="invalid_token"'})
+
+    def _auth_failed(self, host: str) -> float:
+        """Count a wrong token from ``host``; how long its answer waits (doubling, capped)."""
+        now = self.reactor.seconds()
+        count, last = self._auth_failures.pop(host, (0, now))
+        count = 1 if now - last > self.AUTH_MEMORY else count + 1
+        if len(self._auth_failures) >= self.AUTH_HOSTS:  # bounded: forget the oldest host
+            del self._auth_failures[next(iter(self._auth_failures))]
+        self._auth_failures[host] = (count, now)
+        return min(self.AUTH_DELAY * 2 ** (count - 1), self.AUTH_DELAY_MAX)
 
     def check_origin(self, request: WebRequest) -> None:
         """Writes from a page of another origin are refused, unless it is the ``cors_origin``."""

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.web.harness import Client, fetch, make_site
 
 
 def test_token_required_everywhere_but_health_and_the_page() -> None:
-    site, _, _ = make_site(token=b"s3cret")
+    site, _, clock = make_site(token=b"s3cret")
     for method, path in [("GET", "/files/"), ("GET", "/files/x"), ("PUT", "/files/x"), ("POST", "/uploads/")]:
         response = fetch(site, method, path, body=b"x" if method == "PUT" else b"")
         assert response.status == 401, path
         assert response.headers["www-authenticate"] == 'Bearer realm="netsuite"'
         assert response.json()["error"] == "auth-required"
-    wrong = fetch(site, "GET", "/files/", {"Authorization": "Bearer nope"})
+    client = Client(site)
+    client.request("GET", "/files/", {"Authorization": "Bearer nope"})
+    clock.advance(1)
+    wrong = client.response()
     assert wrong.status == 401 and wrong.json()["error"] == "auth-failed"
     assert 'error="invalid_token"' in wrong.headers["www-authenticate"]
     right = fetch(site, "GET", "/files/", {"Authorization": "Bearer s3cret", "Accept": "application/json"})
@@ -110,3 +115,21 @@ def test_health_and_counters() -> None:
     fetch(site, "GET", "/files/nothing")
     assert site.counters.errors["not-found"] == 1
     assert site.counters.accepted == 1
+
+
+def test_wrong_tokens_wait_longer_each_time() -> None:
+    site, _, clock = make_site(token=b"s3cret")
+    waits = []
+    for _ in range(4):
+        client = Client(site)
+        client.request("GET", "/files/", {"Authorization": "Bearer wrong"})
+        waited = 0.0
+        while not client.responses():
+            clock.advance(0.05)
+            waited += 0.05
+        assert client.response().status == 401
+        waits.append(round(waited, 2))
+    assert waits == pytest.approx([0.25, 0.5, 1.0, 2.0], abs=0.06)
+    right = Client(site)
+    right.request("GET", "/files/", {"Authorization": "Bearer s3cret"})
+    assert right.response().status == 200  # the right token is never slowed
