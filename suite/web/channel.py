@@ -130,7 +130,8 @@ class WebRequest(server.Request):
     def _check_disk(self) -> None:
         # Pause reading while the disk is behind; resume at half the
         # buffer, so the disk keeps working while the network refills it.
-        sink, channel = self.sink, self.channel
+        # After the response, Twisted deletes the request's channel.
+        sink, channel = self.sink, getattr(self, "channel", None)
         if sink is None or channel is None or self._body_done:
             return
         limit = channel.site.disk_buffer

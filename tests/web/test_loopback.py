@@ -222,3 +222,54 @@ async def test_chat_mounted_at_chat_over_a_websocket(web) -> None:
     for proto in list(site.open):
         await proto.closed.addTimeout(10, reactor)
     assert site.counters.open == 0  # the upgraded connection gave its place back
+
+
+async def raw_client(base: str, data: bytes, *, read: bool = True) -> Any:
+    """A raw TCP client that sends ``data`` (and stops reading when ``read`` is false)."""
+    from tests.helpers import connect_collector
+
+    client = await connect_collector(int(base.rsplit(":", 1)[1]))
+    if not read:
+        client.transport.pauseProducing()
+    client.transport.write(data)
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_slow_headers_and_slow_bodies_are_cut(web, tmp_path: Path) -> None:
+    site, base = web(header_timeout=0.5, idle_timeout=1.0)
+    slow = await raw_client(base, b"GET /files/ HTTP/1.1\r\nHost: x\r\n")  # and never the end of the headers
+    await slow.lost.addTimeout(10, reactor)
+    assert slow.received.startswith(b"HTTP/1.1 408 ") and b'"timeout"' in slow.received
+    body = await raw_client(base, b"PUT /files/slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+    await body.lost.addTimeout(10, reactor)
+    assert b" 408 " in body.received.split(b"\r\n")[0]
+    small = make_file(tmp_path / "small.bin", 10)
+    code, out = await run([*CURL, "-T", str(small), f"{base}/files/slow.bin"])  # not left busy, nothing stored
+    assert code == 0, out
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_download_nobody_reads_is_cut(web, tmp_path: Path) -> None:
+    site, base = web(send_timeout=0.5)
+    source = make_file(tmp_path / "unread.bin", 32 << 20)
+    code, out = await run([*CURL, "-T", str(source), f"{base}/files/unread.bin"])
+    assert code == 0, out
+    before = set(site.open)
+    reader = await raw_client(base, b"GET /files/unread.bin HTTP/1.1\r\nHost: x\r\n\r\n", read=False)
+    for proto in set(site.open) - before:  # the server gives up on it after send_timeout
+        await proto.closed.addTimeout(10, reactor)
+    reader.transport.resumeProducing()
+    await reader.lost.addTimeout(10, reactor)
+    assert len(reader.received) < 32 << 20
+
+
+@pytest_twisted.ensureDeferred
+async def test_header_limits_over_a_socket(web) -> None:
+    site, base = web(max_headers=10, max_header_bytes=4096)
+    many = await raw_client(base, b"GET /files/ HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(50)) + b"\r\n")
+    await many.lost.addTimeout(10, reactor)
+    assert many.received.startswith(b"HTTP/1.1 400 ")
+    long = await raw_client(base, b"GET /" + b"a" * 8000 + b" HTTP/1.1\r\n")
+    await long.lost.addTimeout(10, reactor)
+    assert long.received.startswith(b"HTTP/1.1 431 ")
