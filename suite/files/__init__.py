@@ -5,7 +5,8 @@ downloads.  See docs/protocols/files.md for the protocol.
 
 from suite.files.contract import FileStore, OpenedFile, PartialUpload, Upload
 from suite.files.memory import MemoryStore
-from suite.files.server import FileFactory, FileProtocol
+from suite.files.factory import FileFactory
+from suite.files.server import FileProtocol
 from suite.files.storage import Storage
 from suite.files.upload import DiskUpload
 from suite.files.wire import StoredFile

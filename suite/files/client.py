@@ -10,7 +10,6 @@ verified end to end with sha256.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
@@ -25,7 +24,10 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.protocols.basic import FileSender, LineReceiver
 from twisted.python.failure import Failure
 
-from suite.files.wire import PROTOCOL, StoredFile, check_name
+from suite.files.wire import (
+    Authorized, Command, Data, ErrorReply, FileInfo, Files, Greeting, Ready, Reply, Stored, StoredFile,
+    WireError, check_name, format_command, parse_listing, parse_reply,
+)
 
 __all__ = ["RemoteError", "TransferError", "download", "list_files", "stat", "upload"]
 
@@ -46,13 +48,6 @@ class RemoteError(Exception):
 
 class TransferError(Exception):
     """The transfer failed on this side: cut off, or the data did not verify."""
-
-
-def _parse_file_line(fields: str) -> StoredFile:
-    """``SIZE SHA256 MTIME NAME`` (MTIME in ISO 8601 UTC)."""
-    size, sha256, when, name = fields.split(" ", 3)
-    mtime = calendar.timegm(time.strptime(when, "%Y-%m-%dT%H:%M:%SZ"))
-    return StoredFile(name, int(size), sha256, float(mtime))
 
 
 def _hasher_of(path: str | os.PathLike[str], length: int | None = None) -> Any:
@@ -111,22 +106,36 @@ class FileClient(LineReceiver):
         self.transport.loseConnection()
 
     async def read_line(self) -> str:
-        """The next reply line.
+        """The next line, as it came.
 
-        :raises RemoteError: for an ``ERR`` line.
         :raises TransferError: when the connection has ended.
         """
         text = await self._lines.get()
         if text is None:
             self._lines.put(None)  # every later read fails the same way
             raise TransferError("the server closed the connection")
-        if text.startswith("ERR "):
-            _, code, message = (text.split(" ", 2) + [""])[:3]
-            raise RemoteError(code, message)
         return text
 
-    def send_line(self, line: str) -> None:
-        self.transport.write(line.encode("utf-8") + b"\n")
+    async def read_reply(self, *expected: type[Reply]) -> Any:
+        """The next reply, one of the ``expected`` kinds.
+
+        :raises RemoteError: for an ``ERR`` line.
+        :raises TransferError: the connection ended, or the line is not
+            what the protocol says comes next.
+        """
+        text = await self.read_line()
+        try:
+            reply = parse_reply(text)
+        except WireError as e:
+            raise TransferError(f"the server does not speak the protocol: {e}") from None
+        if isinstance(reply, ErrorReply):
+            raise RemoteError(reply.code, reply.message)
+        if not isinstance(reply, expected):
+            raise TransferError(f"the server answered {text[:80]!r} out of turn")
+        return reply
+
+    def send(self, command: Command) -> None:
+        self.transport.write(format_command(command))
 
     def receive(self, length: int, sink: Callable[[bytes], None]) -> defer.Deferred[None]:
         """Pass the next ``length`` raw bytes to ``sink``; fires when all came."""
@@ -161,14 +170,20 @@ class FileClient(LineReceiver):
 
     async def greet(self, token: str | None) -> None:
         """Read the greeting, and authenticate when the server asks for it."""
-        greeting = await self.read_line()
-        if not greeting.startswith(PROTOCOL):
-            raise TransferError(f"not a netsuite file server (it said {greeting[:60]!r})")
-        if greeting.endswith("auth-required") or token is not None:
+        text = await self.read_line()
+        try:
+            greeting = parse_reply(text)
+        except WireError:
+            greeting = None
+        if isinstance(greeting, ErrorReply):  # e.g. too many connections
+            raise RemoteError(greeting.code, greeting.message)
+        if not isinstance(greeting, Greeting):
+            raise TransferError(f"not a netsuite file server (it said {text[:60]!r})")
+        if greeting.auth_required or token is not None:
             if token is None:
                 raise RemoteError("auth-required", "the server needs a token")
-            self.send_line(f"AUTH {token}")
-            await self.read_line()
+            self.send(Command("AUTH", token=token))
+            await self.read_reply(Authorized)
 
     def send_file(self, f: BinaryIO, on_chunk: Callable[[int], None]) -> defer.Deferred[Any]:
         return _ProgressSender(on_chunk).beginFileTransfer(f, self.transport)
@@ -199,9 +214,10 @@ async def _upload(
     digest = await run(sha256_of, path)
     client = await _session(endpoint, token)
     try:
-        options = " ".join(["sha256=" + digest, *(["overwrite"] if overwrite else []), "resume"])
-        client.send_line(f"PUT {options} {size} {name}")
-        offset = int((await client.read_line()).split(" ", 1)[1])
+        client.send(Command("PUT", name=name, size=size, sha256=digest, overwrite=overwrite, resume=True))
+        offset = (await client.read_reply(Ready)).offset
+        if offset > size:
+            raise TransferError(f"the server asked to resume at {offset}, past the end ({size} bytes)")
         done = offset
         if progress:
             progress(done, size)
@@ -217,17 +233,16 @@ async def _upload(
             try:
                 await client.send_file(f, sent)
             except Exception:
-                await client.read_line()  # the server's reason, if it gave one
+                await client.read_reply(Stored)  # the server's reason (RemoteError), if it gave one
                 raise TransferError(f"the upload of {name} was cut off after {done} of {size} bytes") from None
         if done != size:
             raise TransferError(f"{path} changed while it was sent ({done} of {size} bytes)")
-        client.send_line("DONE")
-        reply = await client.read_line()
-        _, stored_size, stored_sha, stored_name = reply.split(" ", 3)
-        if stored_sha != digest or int(stored_size) != size:
-            raise TransferError(f"the server stored sha256 {stored_sha}, but {path} has {digest}")
-        client.send_line("QUIT")
-        return StoredFile(stored_name, int(stored_size), stored_sha, time.time())
+        client.send(Command("DONE"))
+        stored = await client.read_reply(Stored)
+        if stored.sha256 != digest or stored.size != size:
+            raise TransferError(f"the server stored sha256 {stored.sha256}, but {path} has {digest}")
+        client.send(Command("QUIT"))
+        return StoredFile(stored.name, stored.size, stored.sha256, time.time())
     finally:
         await client.close()
 
@@ -279,8 +294,8 @@ async def _download(
     part, meta_path = _partial_paths(destination)
     client = await _session(endpoint, token)
     try:
-        client.send_line(f"STAT {name}")
-        remote = _parse_file_line((await client.read_line()).split(" ", 1)[1])
+        client.send(Command("STAT", name=name))
+        remote = (await client.read_reply(FileInfo)).file
         offset = 0
         hasher = hashlib.sha256()
         try:
@@ -292,10 +307,10 @@ async def _download(
             pass
         if offset == 0:
             meta_path.write_text(json.dumps({"sha256": remote.sha256, "size": remote.size}))
-        client.send_line(f"GET {offset} {name}")
-        _, size_text, sha256, offset_text = (await client.read_line()).split(" ")
-        size = int(size_text)
-        if sha256 != remote.sha256 or int(offset_text) != offset:
+        client.send(Command("GET", name=name, offset=offset))
+        data = await client.read_reply(Data)
+        size, sha256 = data.size, data.sha256
+        if sha256 != remote.sha256 or data.offset != offset:
             raise TransferError(f"{name} changed on the server during the download; run it again")
         done = offset
         if progress:
@@ -328,7 +343,7 @@ async def _download(
                 raise TransferError(f"{destination} exists; use --force to replace it") from None
             part.unlink()
         meta_path.unlink(missing_ok=True)
-        client.send_line("QUIT")
+        client.send(Command("QUIT"))
         return StoredFile(name, size, sha256, remote.mtime)
     finally:
         await client.close()
@@ -362,10 +377,13 @@ def download(
 async def _list(endpoint: IStreamClientEndpoint, token: str | None) -> list[StoredFile]:
     client = await _session(endpoint, token)
     try:
-        client.send_line("LIST")
-        count = int((await client.read_line()).split(" ", 1)[1])
-        files = [_parse_file_line(await client.read_line()) for _ in range(count)]
-        client.send_line("QUIT")
+        client.send(Command("LIST"))
+        count = (await client.read_reply(Files)).count
+        try:
+            files = [parse_listing(await client.read_line()) for _ in range(count)]
+        except WireError as e:
+            raise TransferError(f"the server does not speak the protocol: {e}") from None
+        client.send(Command("QUIT"))
         return files
     finally:
         await client.close()
@@ -379,9 +397,9 @@ def list_files(endpoint: IStreamClientEndpoint, *, token: str | None = None) -> 
 async def _stat(endpoint: IStreamClientEndpoint, name: str, token: str | None) -> StoredFile:
     client = await _session(endpoint, token)
     try:
-        client.send_line(f"STAT {check_name(name)}")
-        stored = _parse_file_line((await client.read_line()).split(" ", 1)[1])
-        client.send_line("QUIT")
+        client.send(Command("STAT", name=check_name(name)))
+        stored = (await client.read_reply(FileInfo)).file
+        client.send(Command("QUIT"))
         return stored
     finally:
         await client.close()

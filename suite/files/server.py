@@ -2,304 +2,375 @@
 The file service: upload (PUT), download (GET), STAT, LIST over one TCP
 connection.  A command is one line; an upload's or a download's bytes
 follow their header line raw.  See docs/protocols/files.md.
+
+A connection is in one :class:`State` at a time; every error that ends it
+goes through one failure path (:meth:`FileProtocol.fail`), which never
+writes inside a download's bytes.  Storage is any
+:class:`suite.files.contract.FileStore`; lines are written and read only
+through :mod:`suite.files.wire`.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
 import os
-import socket
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
-from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IPushProducer, ISSLTransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import FileSender, LineReceiver
+from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from suite._reactor import or_global_reactor
 from suite.endpoints import plain_socket
-from suite.files.contract import FileStore, Upload
-from suite.files.storage import Storage
-from suite.files.wire import PROTOCOL, Command, ErrorCode, FileError, StoredFile, parse_command
-from suite.limits import ConnectionLimit, cancel_call, close_then_abort, peer_host
+from suite.files.contract import Upload
+from suite.files.sender import FileSender, ZeroCopySender
+from suite.files.wire import (
+    Authorized, Bye, Command, Data, ErrorCode, FileError, FileInfo, Files, Greeting, Ready, Stored,
+    listing_line, parse_command,
+)
+from suite.limits import cancel_call, close_then_abort, peer_host
 
-__all__ = ["FileFactory", "FileProtocol", "describe_line"]
+if TYPE_CHECKING:
+    from suite.files.factory import FileFactory
+
+__all__ = ["FileProtocol", "State"]
 
 log = Logger()
 
 
-def _when(mtime: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime))
+class State(enum.Enum):
+    """What a connection is doing; it reads input only in the first three."""
+
+    COMMAND = "awaiting a command"
+    BODY = "receiving an upload's bytes"
+    AFTER_BODY = "awaiting the line after an upload's bytes"
+    WORKING = "carrying out a command"
+    SENDING = "sending a file"
+    CLOSING = "closing"
 
 
-def describe_line(stored: StoredFile) -> str:
-    """``SIZE SHA256 MTIME NAME``: one file in STAT and LIST replies."""
-    return f"{stored.size} {stored.sha256} {_when(stored.mtime)} {stored.name}"
+#: The moves a connection may make; anything else is a bug (internal-error).
+MOVES: dict[State, frozenset[State]] = {
+    State.COMMAND: frozenset({State.WORKING, State.CLOSING}),
+    State.WORKING: frozenset({State.COMMAND, State.BODY, State.AFTER_BODY, State.SENDING, State.CLOSING}),
+    State.BODY: frozenset({State.AFTER_BODY, State.CLOSING}),
+    State.AFTER_BODY: frozenset({State.WORKING, State.CLOSING}),
+    State.SENDING: frozenset({State.WORKING, State.CLOSING}),
+    State.CLOSING: frozenset(),
+}
+_READING = frozenset({State.COMMAND, State.BODY, State.AFTER_BODY})
+
+#: Errors after which the connection stays open (the rest close it).
+_STAYS = frozenset({ErrorCode.BAD_COMMAND, ErrorCode.BAD_NAME, ErrorCode.BAD_OFFSET, ErrorCode.NOT_FOUND,
+                    ErrorCode.TOO_MANY_TRANSFERS})
 
 
-class _Sender(FileSender):
-    """FileSender with large chunks, telling its protocol each time it sends."""
-
-    CHUNK_SIZE = 1 << 20
-
-    def __init__(self, on_progress: Any) -> None:
-        self._on_progress = on_progress
-
-    def resumeProducing(self) -> None:
-        self._on_progress()
-        super().resumeProducing()
-
-
-class _ZeroCopySender(_Sender):
-    """
-    Sends with ``sendfile(2)`` while the socket takes it: the kernel copies
-    from the page cache to the socket, with no Python bytes in between.
-
-    Each turn sends up to ``CHUNK_SIZE`` that way; then the next ``PIECE``
-    goes through the transport as ``FileSender`` would send it, so that
-    the transport tells this producer (``resumeProducing``) when it has
-    written everything and the socket can take more.  Order is kept because
-    ``sendfile`` only runs when the transport says it holds nothing: never on
-    the first turn, which comes from ``registerProducer`` while the header
-    line may still be waiting in the transport.
-    """
-
-    PIECE = 64 * 1024
-
-    def __init__(self, on_progress: Any, sock: socket.socket) -> None:
-        super().__init__(on_progress)
-        self._socket = sock.fileno()
-        self._offset = 0
-        self._drained = False
-
-    def beginFileTransfer(self, file: Any, consumer: Any, transform: Any = None) -> defer.Deferred[bytes]:
-        self._offset = file.tell()
-        return super().beginFileTransfer(file, consumer, transform)
-
-    def resumeProducing(self) -> None:
-        self._on_progress()
-        if not self.file:
-            return
-        source = self.file.fileno()
-        quota = self.CHUNK_SIZE if self._drained else 0
-        self._drained = True  # every later call comes from the transport, empty
-        while quota > 0:
-            try:
-                sent = os.sendfile(self._socket, source, self._offset, quota)
-            except OSError:
-                # The socket is full (EAGAIN), or broken, which the
-                # transport reports when it writes the piece below.
-                break
-            if not sent:
-                break  # end of file
-            self._offset += sent
-            quota -= sent
-        piece = os.pread(source, self.PIECE, self._offset)
-        if not piece:
-            self.file = None
-            self.consumer.unregisterProducer()
-            if self.deferred:
-                self.deferred.callback(self.lastSent)
-                self.deferred = None
-            return
-        self._offset += len(piece)
-        self.lastSent = piece[-1:]
-        self.consumer.write(piece)
-
-
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IPushProducer, IHandshakeListener)
 class FileProtocol(LineReceiver, TimeoutMixin):
-    """One client of the file service."""
+    """
+    One client of the file service.
+
+    Reading pauses for several independent reasons (:meth:`pause_reading`):
+    the state (a command is being carried out, a file is being sent), the
+    output (the transport's send buffer is full: this protocol is its own
+    transport's producer), the turn (the per-turn line budget is spent) and
+    the disk (an upload's bytes wait for it).
+    """
 
     factory: FileFactory
     delimiter = b"\n"
     MAX_LENGTH = 4096
+    #: Command lines handled per turn of the reactor before the rest wait.
+    MAX_LINES_PER_TURN = 32
 
     def __init__(self) -> None:
-        self._session: Upload | None = None
-        self._body_done = False
-        self._busy = False  # a command is being carried out: input waits
-        self._closing = False
+        self.state = State.COMMAND
+        self.session: Upload | None = None
+        self._pauses: set[str] = set()
         self._admitted = False
         self._authorized = False
+        self._commanded = False  # a first command line came
         self._transfer = False
-        self._disk_paused = False
         self._input_ended = False
+        self._sender: FileSender | None = None
+        self._turn_lines = 0
+        self._turn_call: Any = None
         self._abort_call: Any = None
+        self._auth_call: Any = None
+
+    @property
+    def peer(self) -> str:
+        address = self.transport.getPeer()
+        host, port = getattr(address, "host", None), getattr(address, "port", None)
+        return "local" if host is None else f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def move(self, state: State) -> None:
+        """Enter ``state``; reading follows it."""
+        if state not in MOVES[self.state]:
+            raise AssertionError(f"{self.state.name} -> {state.name}")
+        self.state = state
+        if state in _READING:
+            self.resume_reading("state")
+        else:
+            self.pause_reading("state")
+
+    # -- reading, paused for reasons ----------------------------------------------
+
+    def pause_reading(self, reason: str) -> None:
+        if not self._pauses and self.transport is not None:
+            self.paused = True
+            self.transport.pauseProducing()
+        self._pauses.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason not in self._pauses:
+            return
+        self._pauses.discard(reason)
+        if self._pauses or self.state is State.CLOSING:
+            return
+        self.paused = False
+        self.transport.resumeProducing()
+        if self._buffer:
+            self.dataReceived(b"")  # what came while paused
+
+    # IPushProducer: the transport says when its send buffer is full.
+    def pauseProducing(self) -> None:
+        self.pause_reading("output")
+
+    def resumeProducing(self) -> None:
+        self.resume_reading("output")
+
+    def stopProducing(self) -> None:
+        pass
+
+    def dataReceived(self, data: bytes) -> None:
+        if data:
+            self._turn_lines = 0  # a new read: a new turn
+        super().dataReceived(data)
+
+    def _count_line(self) -> None:
+        self._turn_lines += 1
+        if self._turn_lines >= self.MAX_LINES_PER_TURN and self._turn_call is None:
+            # Enough for this turn: other clients (and services) go first.
+            self.pause_reading("turn")
+            self._turn_call = self.factory.reactor.callLater(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn_call = None
+        self._turn_lines = 0
+        self.resume_reading("turn")
 
     # -- connection life ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        host = peer_host(self.transport.getPeer())
-        refusal = factory.connections.acquire(host)
+        refusal = factory.connections.acquire(peer_host(self.transport.getPeer()))
         if refusal is not None:
-            self._send_error(FileError(ErrorCode.TOO_MANY_CONNECTIONS, refusal))
-            self._close()
+            factory.refused(self, f"{refusal}")
+            self.state = State.CLOSING
+            self.transport.write(FileError(ErrorCode.TOO_MANY_CONNECTIONS, refusal).line())
+            self._abort_call = close_then_abort(self.transport, factory.reactor, factory.close_grace)
             return
         self._admitted = True
         self._authorized = factory.token is None
-        if hasattr(self.transport, "bufferSize"):
-            # Twisted reads (and buffers writes) in 64 KiB steps; files move
-            # in 1 MiB steps: 16 times fewer trips through the reactor.
-            self.transport.bufferSize = 1 << 20
+        if not ISSLTransport.providedBy(self.transport):
+            self.transport.registerProducer(self, True)
+        # Over TLS, only once the handshake is done: TLS pauses its producer
+        # while it buffers the greeting, and pausing reading then would
+        # stall the handshake itself.
         self.callLater = factory.reactor.callLater
-        self.setTimeout(factory.idle_timeout)
-        self._send(PROTOCOL + ("" if self._authorized else " auth-required"))
+        self.setTimeout(factory.first_command_timeout or factory.idle_timeout)
+        self.transport.write(Greeting(not self._authorized).line())
+
+    def handshakeCompleted(self) -> None:
+        if self.state is not State.CLOSING and self.state is not State.SENDING:
+            self.transport.registerProducer(self, True)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
-        self._closing = True
-        cancel_call(self._abort_call)
+        for call in (self._abort_call, self._turn_call, self._auth_call):
+            cancel_call(call)
+        state, self.state = self.state, State.CLOSING
         if self._admitted:
             self._admitted = False
             self.factory.connections.release(peer_host(self.transport.getPeer()))
-        session = self._session
+        if self._sender is not None:
+            self._sender.stopProducing()
+        session, self.session = self.session, None
         if session is not None:
-            self._session = None
-            if self._body_done:
+            if state is State.AFTER_BODY and not self._buffer:
                 # Every byte came and the client closed cleanly: that is the end.
                 defer.Deferred.fromCoroutine(session.commit()).addErrback(lambda f: None)
             else:
-                defer.Deferred.fromCoroutine(session.abort()).addErrback(log.failure, "aborting upload")
-            self._end_transfer()
+                # Cut off: a resumable upload keeps its bytes, unless they are known wrong.
+                keep = state is State.BODY
+                defer.Deferred.fromCoroutine(session.abort(keep=keep)).addErrback(log.failure, "aborting upload")
+        self._end_transfer()
 
     def readConnectionLost(self) -> None:
-        """The client finished sending: complete an upload whose bytes all came."""
-        if self._session is not None and self._body_done:
-            self._finish_upload(None)
-        elif self._session is not None:
-            session, self._session = self._session, None
-            self._end_transfer()
-            got = session.received
-            defer.Deferred.fromCoroutine(session.abort())
-            self._send_error(FileError(ErrorCode.SHORT, f"the data ended after {got} of {session.size} bytes"))
-            self._close()
-        else:
-            # Commands sent before the end of input still run; then close.
-            self._input_ended = True
-            if not self._busy:
-                self._close()
+        """The client finished sending."""
+        self._input_ended = True
+        if self.state is State.BODY and self.session is not None:
+            got, size = self.session.received, self.session.size
+            self.fail(FileError(ErrorCode.SHORT, f"the data ended after {got} of {size} bytes"))
+        elif self.state is State.AFTER_BODY:
+            if self._buffer:
+                self._too_long()  # bytes after the data that never became a line
+            else:
+                self._commit(None)
+        elif self.state is State.COMMAND and not self._buffer:
+            self.close()
+        # Otherwise commands sent before the end still run; then it closes.
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
 
     def timeoutConnection(self) -> None:
-        if self._session is not None and not self._body_done:
-            message = f"no data for {self.factory.transfer_timeout:g}s"
+        factory = self.factory
+        if self.state in (State.BODY, State.SENDING):
+            what = "no data came" if self.state is State.BODY else "the client took no data"
+            message = f"{what} for {factory.transfer_timeout:g}s (--transfer-timeout)"
+        elif not self._commanded and factory.first_command_timeout:
+            message = f"no command within {factory.first_command_timeout:g}s of connecting (--upload-first-command-timeout)"
         else:
-            message = f"no command for {self.factory.idle_timeout:g}s"
-        log.info("closing {peer}: {message}", peer=self.transport.getPeer(), message=message)
-        self._send_error(FileError(ErrorCode.TIMEOUT, message))
-        self._close()
+            message = f"no command for {factory.idle_timeout:g}s (--upload-idle-timeout)"
+        self.fail(FileError(ErrorCode.TIMEOUT, message))
 
-    def _close(self) -> None:
+    def close(self) -> None:
         """Close after what is written; abort if the client will not take it."""
-        if self._closing:
+        if self.state is State.CLOSING:
             return
-        self._closing = True
+        self.move(State.CLOSING)
+        self.setTimeout(None)
         self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
 
-    # -- replies -------------------------------------------------------------------
+    def fail(self, error: FileError) -> None:
+        """
+        The one failure path: say why (never inside a download's bytes),
+        log it once per peer, drop any upload (a cut-off resumable upload
+        keeps its bytes), close.
+        """
+        if self.state is State.CLOSING:
+            return
+        self.factory.refused(self, f"{error.code}: {error.message}")
+        if self.state is State.SENDING:
+            if self._sender is not None:
+                self._sender.stopProducing()
+        else:
+            self.transport.write(error.line())
+        session, self.session = self.session, None
+        if session is not None:
+            keep = error.code in (ErrorCode.SHORT, ErrorCode.TIMEOUT)
+            defer.Deferred.fromCoroutine(session.abort(keep=keep)).addErrback(log.failure, "aborting upload")
+        self._end_transfer()
+        self.close()
 
-    def _send(self, line: str) -> None:
-        self.transport.write(line.encode("utf-8") + b"\n")
-
-    def _send_error(self, error: FileError) -> None:
+    def refuse(self, error: FileError) -> None:
+        """An error after which the connection stays open (or closes, see ``_STAYS``)."""
+        if error.code not in _STAYS:
+            self.fail(error)
+            return
+        self.factory.refused(self, f"{error.code}: {error.message}")
         self.transport.write(error.line())
 
     # -- commands ------------------------------------------------------------------
 
     def lineReceived(self, raw: bytes) -> None:
-        if self._closing:
+        if self.state is State.CLOSING:
             return
+        self._count_line()
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        if self._session is not None and self._body_done:
+        if self.state is State.AFTER_BODY:
             self._line_after_body(raw)
             return
-        self.resetTimeout()
+        if not self._commanded:
+            self._commanded = True
+        self.setTimeout(self.factory.idle_timeout)
         try:
             command = parse_command(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            self._send_error(FileError(ErrorCode.BAD_COMMAND, "command lines are UTF-8"))
+            self.refuse(FileError(ErrorCode.BAD_COMMAND, "command lines are UTF-8"))
             return
         except FileError as e:
-            self._send_error(e)
             if raw[:3].upper() == b"PUT":
-                self._close()  # its data may follow: it cannot be read as commands
+                self.fail(e)  # its data may follow: it cannot be read as commands
+            else:
+                self.refuse(e)
             return
-        self._dispatch(command)
+        self.dispatch(command)
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        if self._session is not None and self._body_done:
-            self._reject_over_long()
+        if self.state is State.AFTER_BODY:
+            self._too_long()
             return
-        self._send_error(FileError(ErrorCode.LINE_TOO_LONG, f"command lines are at most {self.MAX_LENGTH} bytes"))
-        self._close()
+        self.fail(FileError(ErrorCode.LINE_TOO_LONG, f"command lines are at most {self.MAX_LENGTH} bytes"))
 
-    def _dispatch(self, command: Command) -> None:
+    def dispatch(self, command: Command) -> None:
+        """Carry out one command (in :attr:`State.COMMAND`)."""
         if command.verb == "QUIT":
-            self._send("BYE")
-            self._close()
-            return
-        if command.verb == "AUTH":
+            self.transport.write(Bye().line())
+            self.close()
+        elif command.verb == "AUTH":
             self._auth(command.token)
-            return
-        if not self._authorized:
-            self._send_error(FileError(ErrorCode.AUTH_REQUIRED, "send AUTH TOKEN first"))
-            self._close()
-            return
-        if command.verb == "DONE":
-            self._send_error(FileError(ErrorCode.BAD_COMMAND, "DONE ends an upload's data, and no upload is open"))
-            return
-        handler = {"PUT": self._put, "GET": self._get, "STAT": self._stat, "LIST": self._list}[command.verb]
-        self._run(handler, command)
+        elif not self._authorized:
+            self.fail(FileError(ErrorCode.AUTH_REQUIRED, "send AUTH TOKEN first"))
+        elif command.verb == "DONE":
+            self.refuse(FileError(ErrorCode.BAD_COMMAND, "DONE ends an upload's data, and no upload is open"))
+        else:
+            handler = {"PUT": self._put, "GET": self._get, "STAT": self._stat, "LIST": self._list}[command.verb]
+            self._run(handler, command)
 
     def _auth(self, token: str) -> None:
-        expected = self.factory.token
+        factory = self.factory
+        expected = factory.token
         if expected is None or hmac.compare_digest(token.encode("utf-8"), expected):
             self._authorized = True
-            self._send("AUTHORIZED")
-        else:
-            log.info("wrong token from {peer}", peer=self.transport.getPeer())
-            self._send_error(FileError(ErrorCode.AUTH_FAILED, "wrong token"))
-            self._close()
+            self.transport.write(Authorized().line())
+            return
+        # Wrong: wait a delay that grows with this host's failures, then close.
+        delay = factory.auth_failed(peer_host(self.transport.getPeer()))
+        self.move(State.WORKING)
+        self.setTimeout(None)
+
+        def answer() -> None:
+            self._auth_call = None
+            self.fail(FileError(ErrorCode.AUTH_FAILED, "wrong token"))
+
+        self._auth_call = factory.reactor.callLater(delay, answer)
 
     def _run(self, handler: Any, command: Command) -> None:
-        """Carry out an asynchronous command; later input waits until it is done."""
-        self._busy = True
-        self.pauseProducing()
+        """Carry out an asynchronous command; input waits until it is done."""
+        self.move(State.WORKING)
+        self.setTimeout(None)  # the storage is working, not the client
 
         def done(result: object) -> None:
-            self._busy = False
-            if self._closing:  # the client went away meanwhile: nobody to tell
+            if self.state is State.CLOSING:  # failed, or the client went away: nobody to tell
                 return
             if isinstance(result, Failure):
                 if result.check(FileError):
-                    self._send_error(result.value)
-                    if command.verb == "PUT":
-                        self._close()
+                    self.refuse(result.value) if command.verb != "PUT" else self.fail(result.value)
                 else:
                     log.failure("{verb} failed", result, verb=command.verb)
-                    self._send_error(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
-                    self._close()
-            self._next_command()
+                    self.fail(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
+                if self.state is State.CLOSING:
+                    return
+            if self.state is State.WORKING:
+                self._next_command()
 
         defer.Deferred.fromCoroutine(handler(command)).addBoth(done)
 
     def _next_command(self) -> None:
         """A command is done: take the next one, or close if input has ended."""
-        if self._closing:
-            return
-        self.resumeProducing()
-        if self._input_ended and not self._busy and self._session is None:
-            self._close()
+        self.setTimeout(self.factory.idle_timeout)
+        self.move(State.COMMAND)
+        if self._input_ended and self.state is State.COMMAND and not self._buffer:
+            self.close()
 
     def _start_transfer(self) -> None:
         factory = self.factory
@@ -315,13 +386,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
 
     async def _stat(self, command: Command) -> None:
         stored = await self.factory.storage.stat(command.name)
-        self._send("FILE " + describe_line(stored))
+        self.transport.write(FileInfo(stored).line())
 
     async def _list(self, command: Command) -> None:
         files = await self.factory.storage.list()
-        self._send(f"FILES {len(files)}")
-        for stored in files:
-            self._send(describe_line(stored))
+        self.transport.write(Files(len(files)).line() + b"".join(map(listing_line, files)))
 
     # -- upload --------------------------------------------------------------------
 
@@ -334,92 +403,80 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         except BaseException:
             self._end_transfer()
             raise
-        if self._closing:  # the client went away meanwhile
+        if self.state is State.CLOSING:  # the client went away meanwhile
             await session.abort()
-            self._end_transfer()
             return
-        self._session = session
-        self._body_done = False
+        self.session = session
         session.on_written = self._disk_progress
-        self.setTimeout(self.factory.transfer_timeout)
-        self._send(f"READY {session.offset}")
+        self.transport.write(Ready(session.offset).line())
         log.info("receiving {name} ({size} bytes from {offset}) from {peer}",
-                 name=session.name, size=session.size, offset=session.offset, peer=self.transport.getPeer())
+                 name=session.name, size=session.size, offset=session.offset, peer=self.peer)
+        self.setTimeout(self.factory.transfer_timeout)
         if session.remaining:
+            self._set_big_reads(True)
             self.setRawMode()
+            self.move(State.BODY)
         else:
-            self._body_done = True
+            self.move(State.AFTER_BODY)
 
     def rawDataReceived(self, data: bytes) -> None:
-        session = self._session
-        if session is None or self._closing:
+        session = self.session
+        if self.state is not State.BODY or session is None:
             return
         self.resetTimeout()
         take = data[: session.remaining] if len(data) > session.remaining else data
         session.write(take)
-        if session.pending > self.factory.disk_buffer and not self._disk_paused:
-            self._disk_paused = True  # the disk is behind: stop reading
-            self.transport.pauseProducing()
+        if session.pending > self.factory.disk_buffer:
+            self.pause_reading("disk")  # the disk is behind: stop reading
         if not session.remaining:
-            self._body_done = True
+            self._set_big_reads(False)
+            self.move(State.AFTER_BODY)
             self.setLineMode(data[len(take):])
 
     def _disk_progress(self) -> None:
         # Resume at half the buffer, not at empty: the disk keeps working
         # while the network refills it.
-        session = self._session
-        if self._disk_paused and (session is None or session.pending <= self.factory.disk_buffer // 2):
-            self._disk_paused = False
-            if not self._closing and not self._busy:
-                self.transport.resumeProducing()
+        session = self.session
+        if session is None or session.pending <= self.factory.disk_buffer // 2:
+            self.resume_reading("disk")
 
     def _line_after_body(self, raw: bytes) -> None:
         """The first line after an upload's data: a command means the data ended there."""
         try:
             command = parse_command(raw.decode("utf-8"))
         except (UnicodeDecodeError, FileError):
-            self._reject_over_long()
+            self._too_long()
             return
-        self._finish_upload(command)
+        self._commit(command)
 
-    def _reject_over_long(self) -> None:
-        session, self._session = self._session, None
+    def _too_long(self) -> None:
+        size = self.session.size if self.session is not None else 0
+        self.fail(FileError(ErrorCode.TOO_LONG, f"more than the declared {size} bytes came; nothing was stored"))
+
+    def _commit(self, then: Command | None) -> None:
+        session, self.session = self.session, None
         assert session is not None
-        self._end_transfer()
-        self._send_error(FileError(ErrorCode.TOO_LONG, f"more than the declared {session.size} bytes came; nothing was stored"))
-        # Never resume from data known to be wrong.
-        defer.Deferred.fromCoroutine(session.abort(keep=False))
-        self._close()
+        self.move(State.WORKING)
+        self.setTimeout(None)
 
-    def _finish_upload(self, then: Command | None) -> None:
-        session, self._session = self._session, None
-        assert session is not None
-        self._busy = True
-        self.pauseProducing()
-        self.setTimeout(self.factory.idle_timeout)
-
-        def stored(result: StoredFile | Failure) -> None:
+        def stored(result: Any) -> None:
             self._end_transfer()
-            self._busy = False
+            if self.state is State.CLOSING:
+                return
             if isinstance(result, Failure):
-                if result.check(FileError):
-                    self._send_error(result.value)
-                else:
+                if not result.check(FileError):
                     log.failure("storing {name} failed", result, name=session.name)
-                    self._send_error(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
-                self._close()
+                    result = Failure(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
+                self.fail(result.value)
                 return
             log.info("stored {name}: {size} bytes, sha256 {sha256}", name=result.name, size=result.size, sha256=result.sha256)
-            self._send("STORED " + " ".join([str(result.size), result.sha256, result.name]))
+            self.transport.write(Stored(result.size, result.sha256, result.name).line())
             if then is None:  # the client half-closed: nothing more will come
-                self._close()
-            elif self._closing:
+                self.close()
                 return
-            else:
-                if then.verb != "DONE":
-                    self._dispatch(then)
-                if not self._busy:
-                    self._next_command()
+            self._next_command()
+            if then.verb != "DONE" and self.state is State.COMMAND:
+                self.dispatch(then)
 
         defer.Deferred.fromCoroutine(session.commit()).addBoth(stored)
 
@@ -432,87 +489,39 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         except BaseException:
             self._end_transfer()
             raise
-        f, stored = opened.file, opened.stored
         try:
+            stored = opened.stored
             if command.offset > stored.size:
                 raise FileError(ErrorCode.BAD_OFFSET, f"offset {command.offset} is past the end ({stored.size} bytes)")
-            self._send(f"DATA {stored.size} {stored.sha256} {command.offset}")
-            f.seek(command.offset)
+            if self.state is State.CLOSING:
+                return
+            self.transport.write(Data(stored.size, stored.sha256, command.offset).line())
+            opened.file.seek(command.offset)
+            # The sender is the transport's producer while it sends.
+            self.transport.unregisterProducer()
+            self._pauses.discard("output")
+            self.move(State.SENDING)
+            self._set_big_reads(True)
             self.setTimeout(self.factory.transfer_timeout)
             sock = plain_socket(self.transport) if hasattr(os, "sendfile") and opened.fd is not None else None
-            sender = _Sender(self.resetTimeout) if sock is None else _ZeroCopySender(self.resetTimeout, sock)
-            await sender.beginFileTransfer(f, self.transport)
-            self.setTimeout(self.factory.idle_timeout)
+            self._sender = FileSender(self.resetTimeout) if sock is None else ZeroCopySender(self.resetTimeout, sock)
+            try:
+                await self._sender.beginFileTransfer(opened.file, self.transport)
+            except Exception:
+                return  # stopped: the connection failed or went away; fail() said why
+            finally:
+                self._sender = None
+                self._set_big_reads(False)
+            if self.state is not State.CLOSING:
+                self.transport.registerProducer(self, True)
+                self.move(State.WORKING)
         finally:
             opened.close()
             self._end_transfer()
 
-
-class FileFactory(Factory):
-    """
-    Builds :class:`FileProtocol` connections sharing one storage (any
-    :class:`suite.files.contract.FileStore`).
-
-    :param storage: where files live, with its own size/quota/space limits.
-    :param token: the shared secret clients must present (``AUTH``), or
-        ``None`` for no authentication.
-    :param max_connections: concurrent connections.
-    :param max_transfers: concurrent uploads and downloads.
-    :param idle_timeout: seconds a connection may wait between commands.
-    :param transfer_timeout: seconds a transfer may make no progress.
-    :param disk_buffer: bytes of an upload allowed to wait for the disk
-        before reading from the client pauses.
-    """
-
-    protocol = FileProtocol
-    noisy = False
-
-    DEFAULT_MAX_CONNECTIONS = 64
-    DEFAULT_MAX_TRANSFERS = 16
-    DEFAULT_IDLE_TIMEOUT = 300.0
-    DEFAULT_TRANSFER_TIMEOUT = 60.0
-    DEFAULT_DISK_BUFFER = 8 << 20
-
-    def __init__(
-        self,
-        storage: FileStore,
-        *,
-        token: bytes | None = None,
-        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
-        max_transfers: int | None = DEFAULT_MAX_TRANSFERS,
-        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-        transfer_timeout: float | None = DEFAULT_TRANSFER_TIMEOUT,
-        disk_buffer: int = DEFAULT_DISK_BUFFER,
-        close_grace: float = 5.0,
-        reactor: IReactorTime | None = None,
-    ) -> None:
-        reactor = or_global_reactor(reactor)
-        self.storage = storage
-        self.token = token
-        self.connections = ConnectionLimit(max_connections or None)
-        self.max_transfers = max_transfers or None
-        self.transfers = 0
-        self.idle_timeout = idle_timeout or None
-        self.transfer_timeout = transfer_timeout or None
-        self.disk_buffer = disk_buffer
-        self.close_grace = close_grace
-        self.reactor = reactor
-        self._sweeper: Any = None
-
-    def startFactory(self) -> None:
-        from twisted.internet.task import LoopingCall
-
-        storage: Any = self.storage
-        if isinstance(storage, Storage):
-            log.info("storing files in {root}", root=str(storage.root.resolve()))
-            # Load the index now (off the reactor thread), not at the first command.
-            defer.Deferred.fromCoroutine(storage.ready()).addErrback(log.failure, "loading the storage index")
-            # Partial uploads expire: look for them now and then.
-            self._sweeper = LoopingCall(storage.sweep)
-            self._sweeper.clock = self.reactor
-            self._sweeper.start(min(600.0, max(1.0, storage.resume_ttl / 4)), now=False)
-
-    def stopFactory(self) -> None:
-        if self._sweeper is not None and self._sweeper.running:
-            self._sweeper.stop()
-
+    def _set_big_reads(self, big: bool) -> None:
+        # Files move in 1 MiB steps (16 times fewer trips through the
+        # reactor than Twisted's 64 KiB); commands in small ones, so one
+        # read never holds many thousands of pipelined lines.
+        if hasattr(self.transport, "bufferSize"):
+            self.transport.bufferSize = self.factory.transfer_read_size if big else 1 << 16

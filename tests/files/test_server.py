@@ -381,7 +381,7 @@ def test_stalled_upload_times_out_and_keeps_partial(tmp_path: Path) -> None:
     files.clock.advance(29)
     assert not client.closing
     files.clock.advance(2)
-    assert client.lines()[-1] == "ERR timeout no data for 30s"
+    assert client.lines()[-1] == "ERR timeout no data came for 30s (--transfer-timeout)"
     assert client.closing
     client.drop()
     assert files.visible() == [] and len(files.hidden()) == 2
@@ -390,8 +390,12 @@ def test_stalled_upload_times_out_and_keeps_partial(tmp_path: Path) -> None:
 def test_idle_connection_times_out(tmp_path: Path) -> None:
     files = Harness(tmp_path / "store", idle_timeout=300)
     client = files.connect()
-    files.clock.advance(301)
-    assert client.lines() == ["ERR timeout no command for 300s"]
+    client.send(b"LIST\n")
+    client.lines()
+    files.clock.advance(299)
+    assert not client.closing
+    files.clock.advance(2)
+    assert client.lines() == ["ERR timeout no command for 300s (--upload-idle-timeout)"]
     assert client.closing
     files.clock.advance(files.factory.close_grace)
     assert client.transport.disconnected  # aborted if it never reads
@@ -525,6 +529,8 @@ def test_wrong_token_closes(tmp_path: Path) -> None:
     files = Harness(tmp_path / "store", token=b"s3cret")
     client = files.connect()
     client.send(b"AUTH guess\nLIST\n")
+    assert client.lines() == []  # the answer waits: guessing costs time
+    files.clock.advance(1)
     assert client.lines() == ["ERR auth-failed wrong token"]
     assert client.closing
 
