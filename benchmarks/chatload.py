@@ -1,6 +1,10 @@
 """
 Chat load generator: N clients in one room, S of them sending.
 
+``--protocol irc`` and ``--protocol websocket`` speak to netsuite's IRC and
+WebSocket fronts instead of a line chat (registering, joining #lobby, or
+upgrading to WebSocket first); delivered lines are counted the same way.
+
 Prints one JSON object: lines delivered to the non-sending clients per
 second (throughput mode: senders write as fast as TCP lets them), or the
 delivery latency percentiles (``--rate``: senders write at a fixed total
@@ -22,11 +26,68 @@ import time
 MARK = b"BENCH"
 
 
+class Front:
+    """How to join and talk: the line chat (each line as is)."""
+
+    async def setup(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int) -> None:
+        pass
+
+    def line(self, text: bytes) -> bytes:
+        return text + b"\r\n"
+
+
+class IRCFront(Front):
+    """IRC: register, join #lobby (wait for the end of NAMES), PRIVMSG the channel."""
+
+    async def setup(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int) -> None:
+        writer.write(b"NICK bench%d\r\nUSER bench 0 * :bench\r\nJOIN #lobby\r\n" % i)
+        seen = b""
+        while b" 366 " not in seen:
+            data = await reader.read(65536)
+            if not data:
+                raise SystemExit(f"IRC server closed a connection during set-up: {seen[-300:]!r}")
+            seen = seen[-4096:] + data
+
+    def line(self, text: bytes) -> bytes:
+        return b"PRIVMSG #lobby :" + text + b"\r\n"
+
+
+class WebSocketFront(Front):
+    """WebSocket: the upgrade and the masked client frames by wsproto; JSON ``say`` messages."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.framer = None  # an accepted client connection: it frames (and masks) messages
+
+    async def setup(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int) -> None:
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import AcceptConnection, Request
+
+        conn = WSConnection(ConnectionType.CLIENT)
+        writer.write(conn.send(Request(host="127.0.0.1", target=self.path)))
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise SystemExit("WebSocket server closed a connection during set-up")
+            conn.receive_data(data)
+            if any(isinstance(e, AcceptConnection) for e in conn.events()):
+                break
+        self.framer = conn
+
+    def line(self, text: bytes) -> bytes:
+        from wsproto.events import TextMessage
+
+        return self.framer.send(TextMessage(json.dumps({"type": "say", "text": text.decode()})))
+
+
 async def main(args: argparse.Namespace) -> dict:
     loop = asyncio.get_running_loop()
+    front = {"line": Front, "irc": IRCFront, "websocket": lambda: WebSocketFront(args.path)}[args.protocol]()
     clients = []
-    for _ in range(args.clients):
-        clients.append(await asyncio.open_connection("127.0.0.1", args.port, limit=1 << 20))
+    for i in range(args.clients):
+        reader, writer = await asyncio.open_connection("127.0.0.1", args.port, limit=1 << 20)
+        await front.setup(reader, writer, i)
+        clients.append((reader, writer))
     senders = clients[: args.senders]
     receivers = clients[args.senders :]
 
@@ -42,11 +103,13 @@ async def main(args: argparse.Namespace) -> dict:
     async def announce() -> None:
         # Repeated: a client the server has not accepted yet misses a line.
         while True:
-            senders[0][1].write(b"SYNC-ALL\r\n")
+            senders[0][1].write(front.line(b"SYNC-ALL"))
             await asyncio.sleep(0.2)
 
     announcing = loop.create_task(announce())
-    await asyncio.wait_for(asyncio.gather(*(wait_for(r, b"SYNC-ALL") for r, _ in clients)), 30)
+    # IRC does not echo a sender's own line: the first sender waits for nothing.
+    waiting = clients[1:] if args.protocol == "irc" else clients
+    await asyncio.wait_for(asyncio.gather(*(wait_for(r, b"SYNC-ALL") for r, _ in waiting)), 30)
     announcing.cancel()
 
     counting = False
@@ -80,12 +143,11 @@ async def main(args: argparse.Namespace) -> dict:
             interval = args.senders / args.rate
             next_at = time.monotonic()
             while not stop:
-                writer.write(MARK + b" %019d " % time.monotonic_ns() + pad + b"\r\n")
+                writer.write(front.line(MARK + b" %019d " % time.monotonic_ns() + pad))
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         else:
-            line = MARK + b" %019d " % 0 + pad + b"\r\n"
-            burst = line * 64
+            burst = b"".join(front.line(MARK + b" %019d " % 0 + pad) for _ in range(64))
             while not stop:
                 writer.write(burst)
                 await writer.drain()
@@ -142,6 +204,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--line-size", type=int, default=64)
+    parser.add_argument("--protocol", choices=("line", "irc", "websocket"), default="line")
+    parser.add_argument("--path", default="/chat", help="the WebSocket's path (--protocol websocket)")
     parser.add_argument("--rate", type=float, default=0.0, help="total lines/s (latency mode); 0: as fast as possible")
     return parser.parse_args(argv)
 

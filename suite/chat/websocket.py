@@ -12,57 +12,31 @@ message either way is one JSON object; docs/protocols/websocket.md lists them.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
 from twisted.web.server import Request
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
+from suite.chat.protocol import _set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
+from suite.chat.page import ChatPage, chat_page_resource
 from suite.chat.wire import ServerLine
+from suite.chat.wsmessages import NEEDS, REQUESTS, dumps, event_frame, event_json, frame
 from suite.limits import ConnectionLimit, TokenBucket, cancel_call
 
-__all__ = ["ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_websocket_resource", "event_json"]
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+__all__ = [
+    "ChatPage", "ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_websocket_resource", "event_json",
+]
 
 #: WebSocket close codes (RFC 6455 section 7.4.1).
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG = 1000, 1001, 1008, 1009
-
-
-def event_json(what: ServerLine) -> str | None:
-    """
-    The JSON event every WebSocket member of a room is sent for ``what``
-    (the same for all, so computed once per line); ``None`` for what is
-    told to one user only (see :meth:`ChatWebSocket._json`).
-    """
-    kind = what.kind
-    if kind in ("message", "action"):
-        return _dumps({"type": kind, "room": what.room, "nick": what.nick, "text": what.text})
-    if kind == "private":
-        return _dumps({"type": "private", "from": what.nick, "to": what.target, "text": what.text})
-    if kind == "history":
-        return _dumps({"type": "history", "room": what.room, "nick": what.nick, "text": what.detail,
-                       "action": what.code == "action"})
-    if kind == "error":
-        return _dumps({"type": "error", "code": what.code, "text": what.text})
-    code = what.code
-    if code == "join":
-        return _dumps({"type": "join", "room": what.room, "nick": what.nick})
-    if code == "leave":
-        return _dumps({"type": "leave", "room": what.room, "nick": what.nick, "reason": what.detail})
-    if code == "nick":
-        return _dumps({"type": "nick", "old": what.nick, "new": what.target})
-    if code == "topic":
-        return _dumps({"type": "topic", "room": what.room, "nick": what.nick, "text": what.detail})
-    return _dumps({"type": "notice", "kind": code, "text": what.text})
 
 
 @implementer(IPushProducer)
@@ -82,16 +56,20 @@ class ChatWebSocket:
         self.peer = peer
         self.transport: WebSocketTransport | None = None
         self._channel: Any = None
+        self._raw: Any = None  # the TCP transport under the WebSocket: pre-framed messages go here
         self._admitted = False
         self._closing = False
         self._paused = False
-        self._outbox: list[str] = []
+        self._outbox: list[bytes] = []
         self._outbox_size = 0
         self._unread = 0  # bytes received since the last whole message
         self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor) if factory.flood_rate else None
         self._strikes = 0
         self._idle: Any = None
         self._pinged = False
+        self._inbox: deque[str] = deque()
+        self._turn: Any = None
+        self._reading_paused = False
 
     # -- WebSocketProtocol -----------------------------------------------------
 
@@ -99,16 +77,24 @@ class ChatWebSocket:
         self.transport = transport
         channel = self._channel = self.factory._channels.pop(id(self), None)
         if channel is not None:
+            self._raw = channel.transport
             # Twisted reassembles a message's frames without limit; count the
             # bytes of the message being received and end it past the limit.
             receive = channel.dataReceived
 
             def bounded(data: bytes) -> None:
-                self._unread += len(data)
-                if self._unread > self.factory.max_frame_bytes and not self._closing:
-                    self.close(CLOSE_TOO_BIG, "message-too-long", f"message longer than {self.factory.max_message} bytes")
-                    return
-                receive(data)
+                # In slices: a message completing in a slice resets the count,
+                # so only a message still unfinished after the limit ends it.
+                step = self.factory.max_message
+                for start in range(0, len(data), step):
+                    if self._closing:
+                        return
+                    self._unread += min(step, len(data) - start)
+                    if self._unread > self.factory.max_frame_bytes:
+                        self.close(CLOSE_TOO_BIG, "message-too-long",
+                                   f"message longer than {self.factory.max_message} bytes")
+                        return
+                    receive(data[start:start + step])
 
             channel.dataReceived = bounded
 
@@ -125,6 +111,8 @@ class ChatWebSocket:
             # The upgraded HTTP channel is still its transport's producer,
             # and a transport has one: hand the slot to this connection.
             channel.transport.unregisterProducer()
+            # Small messages to many: Nagle plus delayed ACKs would hold them (see the line chat).
+            _set_no_delay(channel.transport)
         self.transport.attachProducer(self)  # type: ignore[union-attr]
         self._arm()
         factory.server.connect(self)
@@ -134,6 +122,33 @@ class ChatWebSocket:
         if self._closing:
             return
         self._arm()
+        # Handled on the next turn, together (one write per recipient), at
+        # most messages_per_turn of them; reading waits while more are queued,
+        # so one browser cannot hog the reactor and the queue stays bounded.
+        self._inbox.append(message)
+        if self._turn is None:
+            self._turn = self.factory.reactor.callLater(0, self._next_turn)
+        if len(self._inbox) >= self.factory.messages_per_turn and not self._reading_paused and self._raw is not None:
+            self._reading_paused = True
+            self._raw.pauseProducing()
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        inbox = self._inbox
+        budget = self.factory.messages_per_turn
+        with self.factory.server.batch():
+            while inbox and budget and not self._closing:
+                budget -= 1
+                self._handle(inbox.popleft())
+        if self._closing:
+            inbox.clear()
+        elif inbox:
+            self._turn = self.factory.reactor.callLater(0, self._next_turn)
+        elif self._reading_paused:
+            self._reading_paused = False
+            self._raw.resumeProducing()
+
+    def _handle(self, message: str) -> None:
         server = self.factory.server
         if len(message.encode("utf-8")) > self.factory.max_message:
             server.error(self, "message-too-long", f"message longer than {self.factory.max_message} bytes rejected")
@@ -146,14 +161,14 @@ class ChatWebSocket:
         except (ValueError, TypeError, KeyError):
             server.error(self, "bad-request", 'send one JSON object per message, like {"type": "say", "text": "hi"}')
             return
-        handler = _REQUESTS.get(kind) if isinstance(kind, str) else None
+        handler = REQUESTS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            server.error(self, "unknown-type", f"unknown type {str(kind)[:40]!r}; use one of {', '.join(_REQUESTS)}")
+            server.error(self, "unknown-type", f"unknown type {str(kind)[:40]!r}; use one of {', '.join(REQUESTS)}")
             return
         try:
             handler(self, server, request)
         except (KeyError, TypeError, AttributeError):
-            server.error(self, "bad-request", f"{kind!r} needs {_NEEDS[kind]}")
+            server.error(self, "bad-request", f"{kind!r} needs {NEEDS[kind]}")
 
     def bytesMessageReceived(self, data: bytes | bytearray) -> None:
         self._unread = 0
@@ -167,6 +182,8 @@ class ChatWebSocket:
         self._channel = None
         self.factory.clients.discard(self)
         cancel_call(self._idle)
+        cancel_call(self._turn)
+        self._inbox.clear()
         self._outbox.clear()
         if self._admitted:
             self._admitted = False
@@ -211,32 +228,37 @@ class ChatWebSocket:
             self.factory.server.disconnect(self, reason or error)
         self._closing = True
         cancel_call(self._idle)
+        cancel_call(self._turn)
         transport = self.transport
         if transport is not None:
             self.flush(force=True)
-            transport.sendTextMessage(_dumps({"type": "error", "code": error, "text": text}))
+            transport.sendTextMessage(dumps({"type": "error", "code": error, "text": text}))
             transport.loseConnection(code)
 
     # -- output (ChatUser) -----------------------------------------------------
 
-    def _json(self, data: bytes) -> str | None:
+    def _frames(self, data: bytes) -> bytes | None:
+        """The chat's ``data`` as this user's WebSocket frame (``None``: nothing to send)."""
         what: ServerLine | None = getattr(data, "what", None)
         if what is None:
             return None
         if what.kind == "notice":
             code = what.code
+            text = None
             if code == "welcome":
-                return _dumps({"type": "welcome", "nick": self.nick, "text": what.text})
-            if code == "join" and what.nick == self.nick:
-                return self._joined(what.room)  # type: ignore[arg-type]
-            if code in ("who", "rooms", "info", "help", "bye") or (code == "topic" and not what.nick):
-                return event_json(what)
-        return data.rendered("json", event_json)  # type: ignore[attr-defined, no-any-return]
+                text = dumps({"type": "welcome", "nick": self.nick, "text": what.text})
+            elif code == "join" and what.nick == self.nick:
+                text = self._joined(what.room)  # type: ignore[arg-type]
+            elif code in ("who", "rooms", "info", "help", "bye") or (code == "topic" and not what.nick):
+                text = event_json(what)
+            if text is not None:
+                return bytes(frame(text, fin=True))
+        return data.rendered("websocket", event_frame)  # type: ignore[attr-defined, no-any-return]
 
     def _joined(self, room_name: str) -> str:
         room = self.factory.server.find_room(room_name)
         members = [member.nick for member in room.members] if room is not None else []
-        return _dumps({"type": "joined", "room": room_name, "nick": self.nick, "users": members,
+        return dumps({"type": "joined", "room": room_name, "nick": self.nick, "users": members,
                        "topic": room.topic if room is not None else ""})
 
     def deliver(self, data: bytes) -> None:
@@ -244,18 +266,18 @@ class ChatWebSocket:
             self.enqueue(data)
             self.flush()
         elif not self._closing:
-            text = self._json(data)
-            if text is not None:
-                self.transport.sendTextMessage(text)  # type: ignore[union-attr]
+            frame = self._frames(data)
+            if frame is not None:
+                self._raw.write(frame)
 
     def enqueue(self, data: bytes) -> None:
         if self._closing:
             return
-        text = self._json(data)
-        if text is None:
+        frame = self._frames(data)
+        if frame is None:
             return
-        self._outbox.append(text)
-        self._outbox_size += len(text)
+        self._outbox.append(frame)
+        self._outbox_size += len(frame)
         limit = self.factory.max_pending
         if self._paused and limit is not None and self._outbox_size > limit:
             self._outbox.clear()
@@ -269,8 +291,7 @@ class ChatWebSocket:
             return
         self._outbox = []
         self._outbox_size = 0
-        for text in outbox:  # one JSON object per message
-            self.transport.sendTextMessage(text)  # type: ignore[union-attr]
+        self._raw.write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
 
     def pauseProducing(self) -> None:
         self._paused = True
@@ -281,37 +302,6 @@ class ChatWebSocket:
 
     def stopProducing(self) -> None:
         self._paused = True
-
-
-def _text(request: dict[str, Any], key: str = "text") -> str:
-    value = request[key]
-    if not isinstance(value, str):
-        raise TypeError(key)
-    return value
-
-
-def _topic(ws: ChatWebSocket, server: ChatServer, request: dict[str, Any]) -> None:
-    server.topic(ws, _text(request) if "text" in request else None)
-
-
-def _quit(ws: ChatWebSocket, server: ChatServer, request: dict[str, Any]) -> None:
-    reason = str(request.get("reason", ""))[:200]
-    ws.close(CLOSE_NORMAL, "bye", "goodbye", f"quit: {reason}" if reason else "quit")
-
-
-_REQUESTS = {
-    "say": lambda ws, server, r: server.say(ws, _text(r)),
-    "me": lambda ws, server, r: server.act(ws, _text(r)),
-    "msg": lambda ws, server, r: server.whisper(ws, _text(r, "to"), _text(r)),
-    "join": lambda ws, server, r: server.join(ws, _text(r, "room")),
-    "nick": lambda ws, server, r: server.rename(ws, _text(r, "nick")),
-    "who": lambda ws, server, r: server.who(ws),
-    "rooms": lambda ws, server, r: server.list_rooms(ws),
-    "topic": _topic,
-    "quit": _quit,
-}
-_NEEDS = {"say": '"text"', "me": '"text"', "msg": '"to" and "text"', "join": '"room"', "nick": '"nick"',
-          "who": "nothing", "rooms": "nothing", "topic": 'an optional "text"', "quit": 'an optional "reason"'}
 
 
 class ChatWebSocketFactory:
@@ -326,6 +316,8 @@ class ChatWebSocketFactory:
     """
 
     DEFAULT_MAX_MESSAGE = 4096
+    #: Messages one connection has handled per turn of the reactor.
+    messages_per_turn = 64
 
     def __init__(
         self,
@@ -376,28 +368,3 @@ def chat_websocket_resource(server: ChatServer, **limits: Any) -> WebSocketResou
     return resource
 
 
-class ChatPage(Resource):
-    """The chat page: one HTML file with its script and style inline, nothing fetched from elsewhere."""
-
-    isLeaf = True
-    #: The page may only talk to its own origin (the WebSocket at ``chat``).
-    POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-              "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.page = resources.files("suite.chat").joinpath("static/chat.html").read_bytes()
-
-    def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"content-security-policy", self.POLICY.encode())
-        request.setHeader(b"x-content-type-options", b"nosniff")
-        request.setHeader(b"cache-control", b"no-cache")
-        return self.page
-
-    render_HEAD = render_GET
-
-
-def chat_page_resource() -> Resource:
-    """The chat page (``/chat.html``): one HTML file, no build step, no external URLs."""
-    return ChatPage()

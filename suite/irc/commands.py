@@ -7,21 +7,15 @@ PASS, NICK, USER), then the commands real clients use.  A mixin of
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.words.protocols import irc
 
 from suite import __version__
 from suite.chat import wire
 from suite.chat.names import NAME_MAX, NAME_RULE
+from suite.irc.queries import IRCQueries, shown
 from suite.irc.render import IRC_LINE_MAX, channel
-
-if TYPE_CHECKING:
-    from suite.irc.protocol import IRCConnection
-
-    _Base = IRCConnection
-else:
-    _Base = object
 
 __all__ = ["IRCCommands"]
 
@@ -29,12 +23,7 @@ __all__ = ["IRCCommands"]
 _BEFORE_REGISTRATION = frozenset(("CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"))
 
 
-def _shown(param: str, limit: int = 64) -> str:
-    """A client's word, safe to put back in one of our lines (no spaces, controls; bounded)."""
-    return wire.sanitize(param)[:limit].replace(" ", "_") or "*"
-
-
-class IRCCommands(_Base):
+class IRCCommands(IRCQueries):
     """The ``irc_COMMAND`` handlers, called by Twisted's ``IRC.handleCommand``."""
 
     def _init_registration(self) -> None:
@@ -50,7 +39,7 @@ class IRCCommands(_Base):
         super().handleCommand(command, prefix, params)
 
     def irc_unknown(self, prefix: str, command: str, params: list[str]) -> None:
-        self.numeric(irc.ERR_UNKNOWNCOMMAND, _shown(command), ":Unknown command")
+        self.numeric(irc.ERR_UNKNOWNCOMMAND, shown(command), ":Unknown command")
 
     def _need(self, command: str, params: list[str], count: int) -> bool:
         if len(params) >= count and all(params[:count]):
@@ -77,7 +66,7 @@ class IRCCommands(_Base):
             self._cap_negotiating = False
             self._maybe_register()
         else:
-            self.numeric("410", _shown(sub), ":Invalid CAP command")
+            self.numeric("410", shown(sub), ":Invalid CAP command")
 
     def irc_PASS(self, prefix: str, params: list[str]) -> None:
         if self.registered:
@@ -97,7 +86,7 @@ class IRCCommands(_Base):
         if problem is not None:
             code, text = problem
             numeric = irc.ERR_NICKNAMEINUSE if code == wire.ErrorCode.NICK_TAKEN else irc.ERR_ERRONEUSNICKNAME
-            self.numeric(numeric, _shown(nick), f":{text}")
+            self.numeric(numeric, shown(nick), f":{text}")
             return
         if self.registered:
             if nick != self.nick:
@@ -130,7 +119,7 @@ class IRCCommands(_Base):
         nick = self._wanted_nick
         problem = server.nick_problem(None, nick)
         if problem is not None:  # taken since NICK was accepted
-            self.numeric(irc.ERR_NICKNAMEINUSE, _shown(nick), f":{problem[1]}")
+            self.numeric(irc.ERR_NICKNAMEINUSE, shown(nick), f":{problem[1]}")
             self._wanted_nick = None
             return
         self.registered = True
@@ -181,7 +170,7 @@ class IRCCommands(_Base):
         """The room of channel ``name``, answering 403 when there is none."""
         room = self.factory.server.find_room(name) if name.startswith("#") else None
         if room is None:
-            self.numeric(irc.ERR_NOSUCHCHANNEL, _shown(name), ":No such channel")
+            self.numeric(irc.ERR_NOSUCHCHANNEL, shown(name), ":No such channel")
         return room
 
     def irc_JOIN(self, prefix: str, params: list[str]) -> None:
@@ -193,17 +182,17 @@ class IRCCommands(_Base):
             return
         for name in params[0].split(",")[:4]:
             if not name.startswith("#"):
-                self.numeric(irc.ERR_NOSUCHCHANNEL, _shown(name), f":Channel names start with #; {NAME_RULE}")
+                self.numeric(irc.ERR_NOSUCHCHANNEL, shown(name), f":Channel names start with #; {NAME_RULE}")
                 continue
             problem = server.room_problem(name[1:])
             if problem is not None:
-                self.numeric(irc.ERR_NOSUCHCHANNEL, _shown(name), f":{problem[1]}")
+                self.numeric(irc.ERR_NOSUCHCHANNEL, shown(name), f":{problem[1]}")
                 continue
             target = server.find_room(name)
             if target is not None and target is self.room:
                 continue
             if self.room is not None:  # one channel at a time, as in the line chat
-                self.deliver(f":{self._me()} PART {channel(self.room.name)} :Joined {_shown(name)}\r\n".encode())
+                self.deliver(f":{self._me()} PART {channel(self.room.name)} :Joined {shown(name)}\r\n".encode())
             server.join(self, name[1:])
 
     def joined_lines(self, room_name: str) -> bytes:
@@ -254,7 +243,7 @@ class IRCCommands(_Base):
             if room is None:
                 continue
             if room is not self.room:
-                self.numeric(irc.ERR_NOTONCHANNEL, _shown(name), ":You're not on that channel")
+                self.numeric(irc.ERR_NOTONCHANNEL, shown(name), ":You're not on that channel")
                 continue
             self._part(reason)
 
@@ -269,32 +258,13 @@ class IRCCommands(_Base):
                 self.deliver(line.encode())
             return
         if room is not self.room:
-            self.numeric(irc.ERR_NOTONCHANNEL, _shown(params[0]), ":You're not on that channel")
+            self.numeric(irc.ERR_NOTONCHANNEL, shown(params[0]), ":You're not on that channel")
             return
         server = self.factory.server
         if len(params[1]) > server.topic_max:
             self.server_notice(f"!!! topic-too-long: a topic has at most {server.topic_max} characters; not set")
             return
         server.topic(self, params[1])
-
-    def irc_NAMES(self, prefix: str, params: list[str]) -> None:
-        names = params[0].split(",")[:4] if params and params[0] else ([channel(self.room.name)] if self.room else [])
-        for name in names:
-            room = self.factory.server.find_room(name) if name.startswith("#") else None
-            if room is None:
-                self.numeric(irc.RPL_ENDOFNAMES, _shown(name), ":End of /NAMES list.")
-                continue
-            for line in self._names_lines(room, channel(room.name)):
-                self.deliver(line.encode())
-        if not names:
-            self.numeric(irc.RPL_ENDOFNAMES, "*", ":End of /NAMES list.")
-
-    def irc_LIST(self, prefix: str, params: list[str]) -> None:
-        server = self.factory.server
-        self.numeric(irc.RPL_LISTSTART, "Channel", ":Users  Name")
-        for room in sorted(server.rooms.values(), key=lambda r: r.name):
-            self.numeric(irc.RPL_LIST, channel(room.name), str(len(room.members)), f":{room.topic}")
-        self.numeric(irc.RPL_LISTEND, ":End of /LIST")
 
     # -- talking ---------------------------------------------------------------
 
@@ -321,10 +291,10 @@ class IRCCommands(_Base):
                 room = server.find_room(target)
                 if room is None:
                     if not notice:
-                        self.numeric(irc.ERR_NOSUCHCHANNEL, _shown(target), ":No such channel")
+                        self.numeric(irc.ERR_NOSUCHCHANNEL, shown(target), ":No such channel")
                 elif room is not self.room:
                     if not notice:
-                        self.numeric(irc.ERR_CANNOTSENDTOCHAN, _shown(target), ":Cannot send to channel (join it first)")
+                        self.numeric(irc.ERR_CANNOTSENDTOCHAN, shown(target), ":Cannot send to channel (join it first)")
                 elif action:
                     server.act(self, text)
                 else:
@@ -333,7 +303,7 @@ class IRCCommands(_Base):
             user = server.find_user(target)
             if user is None:
                 if not notice:
-                    self.numeric(irc.ERR_NOSUCHNICK, _shown(target), ":No such nick/channel")
+                    self.numeric(irc.ERR_NOSUCHNICK, shown(target), ":No such nick/channel")
                 continue
             server.whisper(self, user.nick, f"* {text}" if action else text)
             away = getattr(user, "away", None)
@@ -343,104 +313,3 @@ class IRCCommands(_Base):
     def irc_NOTICE(self, prefix: str, params: list[str]) -> None:
         self.irc_PRIVMSG(prefix, params, notice=True)
 
-    # -- who is who ------------------------------------------------------------
-
-    def _me(self) -> str:
-        return f"{self.nick}!{self.ident}@{self.host}"
-
-    def _who_line(self, mask: str, user: Any) -> str:
-        flag = "G" if getattr(user, "away", None) else "H"
-        return (
-            f":{self.hostname} {irc.RPL_WHOREPLY} {self.nick} {mask} {getattr(user, 'ident', 'chat')} "
-            f"{getattr(user, 'host', 'netsuite')} {self.hostname} {user.nick} {flag} "
-            f":0 {getattr(user, 'realname', '') or user.nick}\r\n"
-        )
-
-    def irc_WHO(self, prefix: str, params: list[str]) -> None:
-        server = self.factory.server
-        mask = params[0] if params and params[0] else "*"
-        if mask.startswith("#"):
-            room = server.find_room(mask)
-            members = list(room.members) if room is not None else []
-            shown = channel(room.name) if room is not None else _shown(mask)
-        else:
-            user = server.find_user(mask)
-            members = [user] if user is not None else []
-            shown = _shown(mask)
-        for user in members:
-            self.deliver(self._who_line(shown if shown.startswith("#") else "*", user).encode())
-        self.numeric(irc.RPL_ENDOFWHO, shown, ":End of /WHO list.")
-
-    def irc_WHOIS(self, prefix: str, params: list[str]) -> None:
-        if not params or not params[-1]:
-            self.numeric(irc.ERR_NONICKNAMEGIVEN, ":No nickname given")
-            return
-        nick = params[-1]
-        user = self.factory.server.find_user(nick)
-        if user is None:
-            self.numeric(irc.ERR_NOSUCHNICK, _shown(nick), ":No such nick/channel")
-            self.numeric(irc.RPL_ENDOFWHOIS, _shown(nick), ":End of /WHOIS list.")
-            return
-        n = user.nick
-        self.numeric(irc.RPL_WHOISUSER, n, getattr(user, "ident", "chat"), getattr(user, "host", "netsuite"), "*",
-                     f":{getattr(user, 'realname', '') or n}")
-        if user.room is not None:
-            self.numeric(irc.RPL_WHOISCHANNELS, n, f":{channel(user.room.name)}")
-        front = "IRC" if getattr(user, "tracks_members", False) and hasattr(user, "ident") else "netsuite chat"
-        self.numeric(irc.RPL_WHOISSERVER, n, self.hostname, f":{front}")
-        if getattr(user, "away", None):
-            self.numeric(irc.RPL_AWAY, n, f":{user.away}")  # type: ignore[attr-defined]
-        if hasattr(user, "signon"):
-            idle = int(time.time() - user.last_spoke)  # type: ignore[attr-defined]
-            self.numeric(irc.RPL_WHOISIDLE, n, str(idle), str(int(user.signon)), ":seconds idle, signon time")  # type: ignore[attr-defined]
-        self.numeric(irc.RPL_ENDOFWHOIS, n, ":End of /WHOIS list.")
-
-    def irc_MODE(self, prefix: str, params: list[str]) -> None:
-        if not self._need("MODE", params, 1):
-            return
-        target = params[0]
-        server = self.factory.server
-        if target.startswith("#"):
-            room = self._room_named(target)
-            if room is None:
-                return
-            chan = channel(room.name)
-            if len(params) == 1:
-                self.numeric(irc.RPL_CHANNELMODEIS, chan, "+nt")
-                self.numeric("329", chan, str(int(room.created)))
-            elif params[1].lstrip("+") == "b":
-                self.numeric(irc.RPL_ENDOFBANLIST, chan, ":End of channel ban list")
-            else:
-                self.numeric(irc.ERR_CHANOPRIVSNEEDED, chan, ":Channel modes cannot be changed here")
-            return
-        user = server.find_user(target)
-        if user is None:
-            self.numeric(irc.ERR_NOSUCHNICK, _shown(target), ":No such nick/channel")
-        elif user is not self:
-            self.numeric("502", ":Can't change mode for other users")
-        else:
-            self.numeric(irc.RPL_UMODEIS, "+i")
-
-    def irc_AWAY(self, prefix: str, params: list[str]) -> None:
-        if params and params[0]:
-            self.away = wire.sanitize(params[0])[:200]
-            self.numeric(irc.RPL_NOWAWAY, ":You have been marked as being away")
-        else:
-            self.away = None
-            self.numeric(irc.RPL_UNAWAY, ":You are no longer marked as being away")
-
-    def irc_ISON(self, prefix: str, params: list[str]) -> None:
-        server = self.factory.server
-        nicks = " ".join(params).split()[:50]
-        here = [user.nick for user in (server.find_user(n) for n in nicks) if user is not None]
-        self.numeric(irc.RPL_ISON, ":" + " ".join(here))
-
-    def irc_USERHOST(self, prefix: str, params: list[str]) -> None:
-        server = self.factory.server
-        replies = []
-        for nick in " ".join(params).split()[:5]:
-            user = server.find_user(nick)
-            if user is not None:
-                away = "-" if getattr(user, "away", None) else "+"
-                replies.append(f"{user.nick}={away}{getattr(user, 'ident', 'chat')}@{getattr(user, 'host', 'netsuite')}")
-        self.numeric(irc.RPL_USERHOST, ":" + " ".join(replies))

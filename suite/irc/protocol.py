@@ -26,6 +26,7 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
+from suite.chat.protocol import _set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import Line, ServerLine
 from suite.irc.commands import IRCCommands
@@ -90,6 +91,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
             return
         self._admitted = True
         factory.clients.add(self)
+        _set_no_delay(self.transport)
         self.transport.registerProducer(self, True)
         if factory.flood_rate is not None:
             self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor)

@@ -18,6 +18,7 @@ from suite.chat import ChatFactory, ChatServer
 from suite.chat.websocket import ChatWebSocket, ChatWebSocketFactory, chat_page_resource, chat_websocket_resource
 from tests.chat.test_loopback import join
 from tests.helpers import stop_tracked, track
+from tests.irc.test_clients import until
 
 
 class FakeTransport:
@@ -48,8 +49,24 @@ class FakeTransport:
         self.producer = None
 
     def take(self) -> list[dict[str, Any]]:
-        sent, self.sent = self.sent, []
+        sent = self.sent[:]
+        self.sent.clear()
         return sent
+
+
+class RawSink:
+    """The TCP transport under the WebSocket: decodes the server's frames into ``into``."""
+
+    def __init__(self, into: list[dict[str, Any]]) -> None:
+        from wsproto.frame_protocol import FrameProtocol
+
+        self.decoder = FrameProtocol(client=True, extensions=[])
+        self.into = into
+
+    def write(self, data: bytes) -> None:
+        self.decoder.receive_bytes(data)
+        for frame in self.decoder.received_frames():
+            self.into.append(json.loads(frame.payload))
 
 
 class Browser:
@@ -58,10 +75,15 @@ class Browser:
         factory.clients.add(self.ws)
         self.t = FakeTransport()
         self.ws.negotiationStarted(self.t)  # type: ignore[arg-type]
+        self.ws._raw = RawSink(self.t.sent)
         self.ws.negotiationFinished()
 
     def send(self, **request: Any) -> None:
-        self.ws.textMessageReceived(json.dumps(request))
+        self.receive(json.dumps(request))
+
+    def receive(self, message: str) -> None:
+        self.ws.textMessageReceived(message)
+        self.ws.factory.reactor.advance(0)  # messages are handled on the next turn
 
 
 @pytest.fixture
@@ -124,7 +146,7 @@ def test_every_request_type(wsf: ChatWebSocketFactory) -> None:
 def test_errors(wsf: ChatWebSocketFactory, message: str, code: str) -> None:
     a = Browser(wsf)
     a.t.take()
-    a.ws.textMessageReceived(message)
+    a.receive(message)
     (event,) = a.t.take()
     assert event["type"] == "error" and event["code"] == code and event["text"]
     assert a.t.closed is None
@@ -260,3 +282,27 @@ async def test_websocket_and_nc_user_talk_on_loopback() -> None:
     finally:
         await web.stopListening()
         await stop_tracked(chat, chat_port)
+
+
+@pytest_twisted.ensureDeferred
+async def test_oversized_message_is_cut_off_on_loopback() -> None:
+    server = ChatServer()
+    root = Resource()
+    root.putChild(b"chat", chat_websocket_resource(server, max_per_ip=None, max_message=1000))
+    web = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+    try:
+        endpoint = WebSocketClientEndpoint.new(reactor, f"http://127.0.0.1:{web.getHost().port}/chat")
+        factory = type("F", (), {"buildProtocol": lambda self, url: WSClient()})()
+        other = await endpoint.connect(factory)
+        client = await endpoint.connect(factory)
+        await client.wait(type="joined")
+        client.send(type="say", text="y" * 1500)  # complete but too long: refused, connection kept
+        await client.wait(type="error", code="message-too-long")
+        client.send(type="say", text="x" * 100_000)  # cut off while it arrives
+        await client.lost
+        assert server.find_user(other.events[0]["nick"]) is not None  # the other browser is fine
+        other.transport.loseConnection()
+        await other.lost
+        await until(lambda: not server.users, "the server to see both browsers go")
+    finally:
+        await web.stopListening()
