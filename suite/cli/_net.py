@@ -106,6 +106,7 @@ class _WatchedProtocol(TimeoutProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.factory.received += len(data)
+        self.factory.last = (self.factory.last + data)[-40:]
         super().dataReceived(data)
 
     def timeoutFunc(self) -> None:
@@ -123,6 +124,7 @@ class _WatchedFactory(TimeoutFactory):
         self._reactor = reactor
         self.timed_out = False
         self.received = 0
+        self.last = b""  # the last bytes received, for the message
 
     def callLater(self, period: float, func: Callable[[], None]) -> Any:
         return self._reactor.callLater(period, func)
@@ -154,9 +156,12 @@ class WatchedEndpoint:
         """Why the last connection failed, when it was this timeout; else ``None``."""
         if not self._factories or not self._factories[-1].timed_out:
             return None
-        if self._factories[-1].received == 0:
+        factory = self._factories[-1]
+        if factory.received == 0:
             return f"timed out: {self.target} sent nothing in {self.timeout:g}s (no greeting)"
-        return f"timed out: {self.target} sent nothing more in {self.timeout:g}s"
+        ending = "" if factory.last.endswith(b"\n") else ", without a newline"
+        return (f"timed out: {self.target} sent nothing more in {self.timeout:g}s "
+                f"(it last sent {factory.last!r}{ending})")
 
 
 @implementer(IResolutionReceiver)

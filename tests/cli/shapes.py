@@ -49,6 +49,14 @@ class NoNewlineThenClose(Shape):
         self.transport.loseConnection()
 
 
+class CloseAtOnce(Shape):
+    """``conn, addr = s.accept(); conn.close()``: gone before a word."""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.transport.loseConnection()
+
+
 class Silent(Shape):
     """``conn, addr = s.accept()`` and then nothing: never greets, never replies."""
 

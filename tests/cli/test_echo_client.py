@@ -18,7 +18,7 @@ from suite.cli._net import ClientError
 from suite.cli.echo import EchoClient, UDPEchoClient
 from suite.echo import UDPEchoProtocol
 from suite.endpoints import stream_server_endpoint
-from tests.cli.shapes import Banner, NoNewline, NoNewlineThenClose, Silent, Upper
+from tests.cli.shapes import Banner, CloseAtOnce, NoNewline, NoNewlineThenClose, Silent, Upper
 from tests.helpers import make_certificate, spawn, stop_tracked, tracked_echo
 
 # --- in memory ------------------------------------------------------------------
@@ -309,6 +309,14 @@ async def test_server_closing_after_a_reply_without_newline(shape_server) -> Non
         f"netsuite echo: 127.0.0.1:{port} closed the connection when 0 of 1 line had come back, "
         "then b'hello' without its newline\n"
     ).encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_closing_at_once(shape_server) -> None:
+    port, _ = shape_server(CloseAtOnce)
+    run = spawn(["netsuite", "echo", f"127.0.0.1:{port}", "hello"])
+    assert await run.ended == 1
+    assert run.err == f"netsuite echo: 127.0.0.1:{port} closed the connection when 0 of 1 line had come back\n".encode()
 
 
 @pytest_twisted.ensureDeferred

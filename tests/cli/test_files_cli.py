@@ -177,3 +177,30 @@ async def test_upload_ctrl_c_says_interrupted(shape_server, tmp_path: Path) -> N
     run.transport.signalProcess("INT")
     assert await run.ended == 130
     assert run.err == b"netsuite upload: interrupted\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_greeting_without_newline_times_out(shape_server, tmp_path: Path) -> None:
+    """``conn.send(b"Welcome")``: the bytes that came are named, one line, exit 1."""
+    from tests.cli.shapes import Banner
+
+    port, _ = shape_server(Banner)
+    run = spawn(["netsuite", "ls", "--timeout", "0.5", f"127.0.0.1:{port}"])
+    assert await run.ended == 1
+    assert run.err.decode() == (
+        f"netsuite ls: timed out: 127.0.0.1:{port} sent nothing more in 0.5s "
+        "(it last sent b'Welcome', without a newline)\n"
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_closing_early(shape_server, tmp_path: Path) -> None:
+    """``accept()`` then ``close()``: the upload fails with one true line, exit 1, at once."""
+    from tests.cli.shapes import CloseAtOnce
+
+    port, _ = shape_server(CloseAtOnce)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"jpeg")
+    run = spawn(["netsuite", "upload", "--timeout", "60", f"127.0.0.1:{port}", str(photo)])
+    assert await run.ended == 1
+    assert run.err.decode() == f"netsuite upload: {photo}: the server closed the connection\n"
