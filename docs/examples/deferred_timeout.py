@@ -1,4 +1,4 @@
-"""Step 6: a Deferred with a timeout, and errors as exceptions in an async function."""
+"""Step 7: a Deferred with a timeout, and errors as exceptions in an async function."""
 
 import sys
 
@@ -21,8 +21,7 @@ async def main(reactor, port: str) -> None:
     try:
         waiter = await connectProtocol(endpoint, Waiter())
     except error.ConnectionRefusedError:
-        print("nobody is listening on", port)
-        return
+        raise SystemExit(f"nobody is listening on 127.0.0.1:{port}")
     try:
         # An echo server says nothing until spoken to: give up after 0.5 s.
         data = await waiter.first.addTimeout(0.5, reactor)
@@ -33,4 +32,6 @@ async def main(reactor, port: str) -> None:
         waiter.transport.loseConnection()
 
 
+if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+    sys.exit("usage: python deferred_timeout.py PORT")
 task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

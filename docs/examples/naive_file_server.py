@@ -1,9 +1,17 @@
 """Step 5, the naive way: a name, then the data. TCP does not keep them apart."""
 
 import socket
+import sys
 
+if len(sys.argv) > 2 or not all(arg.isdigit() for arg in sys.argv[1:]):
+    sys.exit("usage: python naive_file_server.py [PORT]   (PORT 0: any free port)")
+port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-server.bind(("127.0.0.1", 0))
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    server.bind(("127.0.0.1", port))
+except OSError as e:
+    sys.exit(f"cannot listen on 127.0.0.1:{port}: {e.strerror}")
 server.listen()
 print("listening on", server.getsockname()[1], flush=True)
 conn, _ = server.accept()

@@ -2,7 +2,7 @@
 
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import defer, error, task
 from twisted.internet.endpoints import clientFromString, connectProtocol
 from twisted.internet.protocol import Protocol
 
@@ -24,9 +24,14 @@ class Asker(Protocol):
 
 
 async def main(reactor, port: str, question: str) -> None:
-    endpoint = clientFromString(reactor, f"tcp:host=127.0.0.1:port={port}")
-    asker = await connectProtocol(endpoint, Asker(question.encode()))
-    print((await asker.done).decode())
+    endpoint = clientFromString(reactor, f"tcp:host=127.0.0.1:port={port}:timeout=5")
+    try:
+        asker = await connectProtocol(endpoint, Asker(question.encode()))
+    except error.ConnectionRefusedError:
+        raise SystemExit(f"nobody is listening on 127.0.0.1:{port}")
+    print((await asker.done).decode(errors="replace"))
 
 
+if len(sys.argv) != 3 or not sys.argv[1].isdigit():
+    sys.exit("usage: python tcp_twisted_client.py PORT MESSAGE")
 task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

@@ -1,6 +1,8 @@
 """Step 2, the event-driven way: a Protocol per connection, a Factory for the server."""
 
-from twisted.internet import defer, task
+import sys
+
+from twisted.internet import defer, error, task
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
 
@@ -14,13 +16,19 @@ class Greeter(Protocol):
         self.factory.served.callback(None)
 
 
-async def main(reactor) -> None:
+async def main(reactor, port: str = "0") -> None:
     factory = Factory.forProtocol(Greeter)
     factory.served = defer.Deferred()
-    port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
-    print("listening on", port.getHost().port, flush=True)
+    endpoint = serverFromString(reactor, f"tcp:{port}:interface=127.0.0.1")  # Twisted sets SO_REUSEADDR
+    try:
+        listening = await endpoint.listen(factory)
+    except error.CannotListenError as e:
+        raise SystemExit(f"cannot listen on 127.0.0.1:{port}: {e.socketError.strerror}")
+    print("listening on", listening.getHost().port, flush=True)
     await factory.served  # serve one client, then stop (a real server would not)
-    await port.stopListening()
+    await listening.stopListening()
 
 
-task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+if len(sys.argv) > 2 or not all(arg.isdigit() for arg in sys.argv[1:]):
+    sys.exit("usage: python tcp_twisted_server.py [PORT]   (PORT 0: any free port)")
+task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

@@ -1,4 +1,4 @@
-"""Step 6: testing a protocol without a network (StringTransport), then with one (loopback)."""
+"""Step 7: testing a protocol without a network (StringTransport), then with one (loopback)."""
 
 import pytest_twisted
 from twisted.internet import defer, reactor

@@ -2,7 +2,7 @@
 
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import defer, error, task
 from twisted.internet.endpoints import clientFromString, connectProtocol
 from twisted.internet.stdio import StandardIO
 from twisted.protocols.basic import LineReceiver
@@ -15,7 +15,7 @@ class ChatConnection(LineReceiver):
         self.closed: defer.Deferred[None] = defer.Deferred()
 
     def lineReceived(self, line: bytes) -> None:
-        print(line.decode(), flush=True)  # printed the moment it arrives
+        print(line.decode(errors="replace"), flush=True)  # printed the moment it arrives
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(None)
@@ -35,10 +35,15 @@ class Keyboard(LineReceiver):
 
 
 async def main(reactor, port: str) -> None:
-    endpoint = clientFromString(reactor, f"tcp:host=127.0.0.1:port={port}")
-    chat = await connectProtocol(endpoint, ChatConnection())
+    endpoint = clientFromString(reactor, f"tcp:host=127.0.0.1:port={port}:timeout=5")
+    try:
+        chat = await connectProtocol(endpoint, ChatConnection())
+    except error.ConnectionRefusedError:
+        raise SystemExit(f"nobody is listening on 127.0.0.1:{port}")
     StandardIO(Keyboard(chat), reactor=reactor)
     await chat.closed
 
 
+if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+    sys.exit("usage: python twisted_chat_client.py PORT")
 task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

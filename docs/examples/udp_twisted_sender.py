@@ -13,4 +13,6 @@ def main(reactor, port: str, message: str) -> defer.Deferred[None]:
     return defer.succeed(None)  # nothing to wait for: UDP has no reply
 
 
+if len(sys.argv) != 3 or not sys.argv[1].isdigit():
+    sys.exit("usage: python udp_twisted_sender.py PORT MESSAGE")
 task.react(main, sys.argv[1:])
