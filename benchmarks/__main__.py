@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import chat, echo, files, memory
+from benchmarks import chat, chatfronts, echo, files, memory
 from benchmarks._harness import CHARTS, machine_line, write_charts, write_result
 
-SCENARIOS = {"echo": echo.run, "chat": chat.run, "files": files.run, "memory": memory.run}
+SCENARIOS = {
+    "echo": echo.run, "chat": chat.run, "chatfronts": chatfronts.run, "files": files.run, "memory": memory.run,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,6 +56,9 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
     def __init__(self) -> None:
         self._in = b""
         self._discarding = False
+        self._waiting: list[bytes] = []
+        self._turn_call: Any = None
+        self._reading_paused = False
         self._outbox: list[bytes] = []
         self._outbox_size = 0
         self._paused = False
@@ -100,6 +103,8 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        cancel_call(self._turn_call)
+        self._waiting = []
         self._closing = True
         self._outbox.clear()
         if self._admitted:
@@ -161,16 +166,41 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
             self._in = rest
         elif not self._discarding:
             self._in += rest
-        if len(lines) > 1:
-            with self.factory.server.batch():
-                self._lines_received(lines)
+        if self._waiting:
+            self._waiting.extend(lines)  # behind lines still waiting for their turn
         else:
-            self._lines_received(lines)
+            self._waiting = lines
+            self._turn()
         if len(self._in) > self.factory.max_line + 1 and not self._closing:
             # No line end yet and already too long: answer now, drop the rest as it comes.
             self._in = b""
             self._discarding = True
             self._too_long()
+
+    def _turn(self) -> None:
+        """
+        Handle at most ``factory.lines_per_turn`` waiting lines, together;
+        the rest wait for the next turn of the reactor with reading paused,
+        so one client's pipelined lines cannot hold everybody's output back.
+        """
+        self._turn_call = None
+        lines, budget = self._waiting, self.factory.lines_per_turn
+        now, self._waiting = lines[:budget], lines[budget:]
+        if len(now) > 1:
+            with self.factory.server.batch():
+                self._lines_received(now)
+        else:
+            self._lines_received(now)
+        if self._closing:
+            self._waiting = []
+        elif self._waiting:
+            if not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pauseProducing()
+            self._turn_call = self.factory.reactor.callLater(0, self._turn)
+        elif self._reading_paused:
+            self._reading_paused = False
+            self.transport.resumeProducing()
 
     def _lines_received(self, lines: list[bytes]) -> None:
         max_line = self.factory.max_line
@@ -233,6 +263,11 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
         what: ServerLine | None = getattr(data, "what", None)
         if what is None:
             return data  # already IRC
+        if what.nick != self.nick:
+            # The fast path of fan-out: the lines every IRC member gets, made once.
+            shared = data.__dict__.get(self.factory.render_key)
+            if shared is not None:
+                return shared  # type: ignore[no-any-return]
         kind = what.kind
         if kind in ("message", "action"):
             if what.nick == self.nick:
@@ -329,6 +364,8 @@ class IRCFactory(Factory):
     noisy = False
 
     DEFAULT_MAX_LINE = 2048
+    #: Lines one connection has handled per turn of the reactor.
+    lines_per_turn = 64
     DEFAULT_PING_INTERVAL = 90.0
     DEFAULT_PING_TIMEOUT = 60.0
     DEFAULT_REGISTER_TIMEOUT = 60.0

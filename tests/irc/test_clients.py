@@ -110,3 +110,77 @@ async def test_ii(irc_net, tmp_path: Path) -> None:
         await ended(ii)
     nc.transport.loseConnection()
     await nc.lost
+
+
+class Tmux:
+    """A private tmux server (its own socket directory) running one program; stopped by PID."""
+
+    def __init__(self, directory: Path, command: list[str]) -> None:
+        import shlex
+        import subprocess
+
+        self.run = subprocess.run
+        self.env = dict(os.environ, TMUX_TMPDIR=str(directory), HOME=str(directory), TERM="xterm")
+        self.base = ["tmux", "-L", "netsuite-test"]
+        self._tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", shlex.join(command))
+        self.server_pid, self.pane_pid = (int(x) for x in self._tmux("display", "-p", "-t", "t", "#{pid} #{pane_pid}").split())
+
+    def _tmux(self, *args: str) -> str:
+        return self.run([*self.base, *args], env=self.env, capture_output=True, text=True, timeout=10, check=True).stdout
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", "t", "-l", text)
+        self._tmux("send-keys", "-t", "t", "Enter")
+
+    def screen(self) -> str:
+        try:
+            return self._tmux("capture-pane", "-p", "-t", "t", "-S", "-200")
+        except Exception:
+            return ""
+
+    def stop(self) -> None:
+        import signal
+
+        for pid in (self.pane_pid, self.server_pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@needs("irssi")
+@needs("tmux")
+@pytest_twisted.ensureDeferred
+async def test_irssi_under_tmux(irc_net, tmp_path: Path) -> None:
+    nc = await join(irc_net.chat, "ncuser")
+    irssi = Tmux(tmp_path, ["irssi", f"--home={tmp_path / 'irssi'}", "-c", "127.0.0.1", "-p", str(irc_net.irc),
+                            "-n", "irssiuser"])
+    try:
+        await until(lambda: "Welcome to the netsuite IRC network" in irssi.screen(), "irssi to register")
+        irssi.type("/join #lobby")
+        await nc.wait_for(r"^\*\*\* join: irssiuser joined lobby$")
+        await until(lambda: "Total of 2 nicks" in irssi.screen(), "irssi's names list")
+        nc.transport.write("hello irssi, 你好\n".encode())
+        await until(lambda: "ncuser> hello irssi" in irssi.screen(), "the nc line in irssi")
+        irssi.type("hello nc from irssi")
+        await nc.wait_for(r"^\[lobby\] <irssiuser> hello nc from irssi$")
+        irssi.type("/me waves")
+        await nc.wait_for(r"^\[lobby\] \* irssiuser waves$")
+        irssi.type("/nick irssi2")
+        await nc.wait_for(r"^\*\*\* nick: irssiuser is now irssi2$")
+        irssi.type("/quit irssi says bye")
+        await nc.wait_for(r"^\*\*\* leave: irssi2 left lobby \(quit: irssi says bye\)$")
+        await until(lambda: _gone(irssi.pane_pid), "irssi to exit")
+    finally:
+        irssi.stop()
+        await until(lambda: _gone(irssi.server_pid), "tmux to exit")
+    nc.transport.loseConnection()
+    await nc.lost

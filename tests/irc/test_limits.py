@@ -94,8 +94,9 @@ async def test_client_that_never_reads_is_dropped_sendq(irc_server) -> None:
     sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sleeper.sendall(b"NICK sleeper\r\nUSER s 0 * :s\r\nJOIN #lobby\r\n")
     await alice.wait_for(r"^:sleeper!~s@127\.0\.0\.1 JOIN #lobby$")
-    line = b"PRIVMSG #lobby :" + b"z" * 400 + b"\r\n"
-    for _ in range(100):
+    # More than the kernel's socket buffers can hold (loopback autotuning allows MiBs).
+    line = b"PRIVMSG #lobby :" + b"z" * 1900 + b"\r\n"
+    for _ in range(250):
         alice.transport.write(line * 20)
     await alice.wait_for(r"^:sleeper!~s@127\.0\.0\.1 QUIT :send queue exceeded$")
     alice.transport.write(b"PING :alive\r\n")
