@@ -36,9 +36,15 @@ from suite.web.errors import WebError, error_body, raw_error_response
 if TYPE_CHECKING:
     from suite.web.site import WebSite
 
-__all__ = ["BodySink", "WebChannel", "WebRequest"]
+__all__ = ["BodySink", "WebChannel", "WebRequest", "peer_text"]
 
 log = Logger()
+
+
+def peer_text(address: Any) -> str:
+    """A peer as ``host:port`` for the log."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    return f"{host}:{port}" if host is not None else str(address)
 
 
 class BodySink(Protocol):
@@ -213,7 +219,7 @@ class WebChannel(HTTPChannel):
 
     def _headers_too_slow(self) -> None:
         self._header_call = None
-        log.info("{peer}: headers not complete within {timeout:g}s", peer=self.transport.getPeer(),
+        log.info("{peer}: headers not complete within {timeout:g}s", peer=peer_text(self.transport.getPeer()),
                  timeout=self.site.header_timeout)
         self._close_with(raw_error_response(WebError(
             ErrorCode.TIMEOUT, f"the request headers took more than {self.site.header_timeout:g}s"
@@ -315,7 +321,7 @@ class WebChannel(HTTPChannel):
     def timeoutConnection(self) -> None:
         request = self.requests[-1] if self.requests else None
         if request is not None and not request._body_done and not request.startedWriting:
-            log.info("{peer}: no request data for {timeout:g}s", peer=self.transport.getPeer(), timeout=self.timeOut)
+            log.info("{peer}: no request data for {timeout:g}s", peer=peer_text(self.transport.getPeer()), timeout=self.timeOut)
             self.refuse(request, WebError(ErrorCode.TIMEOUT, f"no request data for {self.timeOut:g}s"))
             self._abort_call = close_then_abort(self.transport, self.site.reactor, self.abortTimeout)
             return

@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from suite.endpoints import plain_socket
+from suite.web.channel import peer_text
 from suite.limits import cancel_call
 
 __all__ = ["FileBodyProducer"]
@@ -139,7 +140,7 @@ class FileBodyProducer:
 
     def _stalled(self) -> None:
         self._stall = None
-        peer = self.request.getClientAddress()
+        peer = peer_text(self.request.getClientAddress())
         log.info("{peer}: took nothing for {timeout:g}s of a download; closing", peer=peer, timeout=self.send_timeout)
         self.request.channel.transport.abortConnection()
         self._end()

@@ -31,7 +31,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from suite.files.contract import OpenedFile
 from suite.files.wire import ErrorCode, FileError
-from suite.web.channel import BodySink, WebRequest
+from suite.web.channel import BodySink, WebRequest, peer_text
 from suite.web.download import FileBodyProducer
 from suite.web.errors import WebError
 from suite.web.headers import (
@@ -261,7 +261,7 @@ class FilesResource(Resource):
             raise WebError.of(e) from None
         self.site.counters.stored(stored.size)
         log.info("stored {name}: {size} bytes, sha256 {sha256} (HTTP from {peer})",
-                 name=stored.name, size=stored.size, sha256=stored.sha256, peer=request.getClientAddress())
+                 name=stored.name, size=stored.size, sha256=stored.sha256, peer=peer_text(request.getClientAddress()))
         if request._disconnected:
             return
         replaced = getattr(request, "replacing", False)

@@ -24,7 +24,7 @@ from twisted.web.resource import Resource
 
 from suite._reactor import or_global_reactor
 from suite.files.wire import ErrorCode
-from suite.web.channel import BodySink, WebChannel, WebRequest
+from suite.web.channel import BodySink, WebChannel, WebRequest, peer_text
 from suite.web.errors import WebError
 from suite.web.files import FilesResource
 from suite.web.headers import route
@@ -42,12 +42,6 @@ CORS_EXPOSE_HEADERS = (
     b"ETag, Location, Content-Range, Content-Disposition, Tus-Resumable, Tus-Version, Tus-Extension, "
     b"Tus-Max-Size, Tus-Checksum-Algorithm, Upload-Offset, Upload-Length, Upload-Metadata"
 )
-
-
-def peer_text(address: Any) -> str:
-    """A peer as ``host:port`` for the log."""
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    return f"{host}:{port}" if host is not None else str(address)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from twisted.web.resource import Resource
 
 from suite.files.contract import Upload
 from suite.files.wire import ErrorCode, FileError
-from suite.web.channel import BodySink, WebRequest
+from suite.web.channel import BodySink, WebRequest, peer_text
 from suite.web.errors import WebError
 from suite.web.files import respond
 from suite.web.headers import name_from_segment
@@ -189,7 +189,7 @@ class TusResource(Resource):
         else:
             await upload.suspend()
         log.info("tus upload {id} of {name} ({size} bytes) created by {peer}",
-                 id=upload.upload_id, name=name, size=size, peer=request.getClientAddress())
+                 id=upload.upload_id, name=name, size=size, peer=peer_text(request.getClientAddress()))
         request.setResponseCode(201)
         request.setHeader(b"Location", b"/uploads/" + upload.upload_id.encode())
         request.setHeader(b"Upload-Offset", b"0")
