@@ -31,10 +31,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.twisted import MetricsResource
 from twisted.web.resource import Resource
 
-__all__ = ["HealthResource", "SuiteMetrics", "guarded", "metrics_root"]
+__all__ = ["HealthResource", "SuiteMetrics", "guarded", "metrics_resource", "metrics_root"]
 
 #: Counter attributes and the metric each feeds: (attribute, metric, help).
 _TOTALS = (
@@ -202,6 +201,15 @@ class _Guarded(Resource):
         return self.inner.render(request)
 
 
+def metrics_resource(metrics: SuiteMetrics) -> Resource:
+    """``prometheus_client``'s Twisted ``MetricsResource`` for ``metrics`` (scrapes run in a thread)."""
+    # Imported here: prometheus_client.twisted imports the global reactor,
+    # which importing suite (or the twistd plugin) must not do.
+    from prometheus_client.twisted import MetricsResource
+
+    return MetricsResource(metrics.registry)
+
+
 def guarded(resource: Resource, token: bytes | None) -> Resource:
     """``resource``, behind the bearer token when there is one."""
     return resource if token is None else _Guarded(resource, token)
@@ -210,6 +218,6 @@ def guarded(resource: Resource, token: bytes | None) -> Resource:
 def metrics_root(metrics: SuiteMetrics, token: bytes | None = None) -> Resource:
     """A root serving just ``/metrics`` (behind the token) and ``/healthz`` (open): ``--metrics-listen``."""
     root = Resource()
-    root.putChild(b"metrics", guarded(MetricsResource(metrics.registry), token))
+    root.putChild(b"metrics", guarded(metrics_resource(metrics), token))
     root.putChild(b"healthz", HealthResource(metrics))
     return root
