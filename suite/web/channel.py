@@ -22,7 +22,7 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from twisted.internet import defer
+from twisted.internet import abstract, defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["BodySink", "WebChannel", "WebRequest", "peer_text"]
 
 log = Logger()
+
+#: Bytes read from the socket at a time while a body streams to storage.
+UPLOAD_READ_SIZE = 1 << 20
 
 
 def peer_text(address: Any) -> str:
@@ -126,6 +129,11 @@ class WebRequest(server.Request):
 
     def accept_body(self, sink: BodySink) -> None:
         """Storage accepted the body: hand it what came so far, and read on."""
+        transport = self.channel.transport
+        if hasattr(transport, "bufferSize"):
+            # Twisted reads 64 KiB at a time; a file body in 1 MiB reads
+            # takes 16 times fewer trips through the reactor and the parser.
+            transport.bufferSize = UPLOAD_READ_SIZE
         early, self._early = self._early or [], None
         self.sink = sink
         sink.on_written = self._check_disk
@@ -316,6 +324,8 @@ class WebChannel(HTTPChannel):
 
     def requestDone(self, request: Any) -> None:
         self._awaiting_headers = True
+        if getattr(self.transport, "bufferSize", None) == UPLOAD_READ_SIZE:
+            self.transport.bufferSize = abstract.FileDescriptor.bufferSize
         super().requestDone(request)
 
     def timeoutConnection(self) -> None:

@@ -68,6 +68,8 @@ class FileBodyProducer:
         self._socket = plain_socket(transport) if fd is not None and hasattr(os, "sendfile") else None
         # The first turn runs before the transport sent the headers: no sendfile then.
         self._transport_empty = False
+        # Each piece must fill the transport past its bufferSize, so that it pauses us.
+        self.piece = max(self.PIECE, getattr(transport, "bufferSize", 0) + 1)
 
     def start(self) -> defer.Deferred[None]:
         """Register with the request and send the first piece."""
@@ -92,7 +94,7 @@ class FileBodyProducer:
         if empty and self._socket is not None:
             self._sendfile(self.fd)
         while not self._paused and not self._stopped and self.remaining > 0:
-            piece = self._read(min(self.PIECE, self.remaining))
+            piece = self._read(min(self.piece, self.remaining))
             if not piece:  # the file shrank under us: the response cannot be completed
                 log.warn("{name} is shorter than announced; closing", name=getattr(self.file, "name", "?"))
                 self.request.channel.transport.abortConnection()
@@ -103,6 +105,8 @@ class FileBodyProducer:
             self.on_sent(len(piece))
             self.request.write(piece)
             if self._socket is not None:
+                # The transport pauses us once it holds more than its
+                # bufferSize (PIECE is larger) and resumes us when it drained.
                 # One piece through the transport, then wait for it to drain.
                 break
         if self.remaining == 0 and not self._stopped:
@@ -118,7 +122,7 @@ class FileBodyProducer:
 
     def _sendfile(self, fd: int) -> None:
         turn = min(self.SENDFILE_TURN, self.remaining)
-        while turn > 0 and self.remaining > self.PIECE:
+        while turn > 0 and self.remaining > self.piece:
             try:
                 sent = os.sendfile(self._socket.fileno(), fd, self.offset, min(turn, self.remaining - 1))
             except OSError:
