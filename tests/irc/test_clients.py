@@ -184,3 +184,40 @@ async def test_irssi_under_tmux(irc_net, tmp_path: Path) -> None:
         await until(lambda: _gone(irssi.server_pid), "tmux to exit")
     nc.transport.loseConnection()
     await nc.lost
+
+
+@needs("weechat-headless")
+@pytest_twisted.ensureDeferred
+async def test_weechat_headless(irc_net, tmp_path: Path) -> None:
+    nc = await join(irc_net.chat, "ncuser")
+    home = tmp_path / "weechat"
+    setup = ";".join([
+        "/set logger.file.flush_delay 0",  # the log is how the test reads what WeeChat shows
+        f"/server add ns 127.0.0.1/{irc_net.irc} -notls",
+        "/set irc.server.ns.nicks weeuser",
+        "/set irc.server.ns.autojoin #lobby",
+        "/connect ns",
+    ])
+    wee = spawn(["/usr/bin/weechat-headless", "--dir", str(home), "--run-command", setup], stdin=None,
+                env={"HOME": str(tmp_path)})
+    log = home / "logs" / "irc.ns.#lobby.weechatlog"
+
+    def command(buffer: str, text: str) -> bool:
+        # WeeChat's FIFO plugin: "BUFFER *TEXT" types TEXT into BUFFER.
+        fifos = list(home.glob("weechat_fifo_*"))
+        return bool(fifos) and _fifo_write(fifos[0], f"{buffer} *{text}")
+
+    try:
+        await nc.wait_for(r"^\*\*\* join: weeuser joined lobby$")
+        nc.transport.write("hello weechat, 你好\n".encode())
+        await until(lambda: _has(log, "ncuser\thello weechat, 你好"), "the nc line in WeeChat's #lobby log")
+        await until(lambda: command("irc.ns.#lobby", "hello nc from weechat"), "WeeChat's FIFO")
+        await nc.wait_for(r"^\[lobby\] <weeuser> hello nc from weechat$")
+        assert command("irc.ns.#lobby", "/nick wee2")
+        await nc.wait_for(r"^\*\*\* nick: weeuser is now wee2$")
+        assert command("irc.ns.#lobby", "/quit weechat says bye")
+        await nc.wait_for(r"^\*\*\* leave: wee2 left lobby \(quit: weechat says bye\)$")
+    finally:
+        await ended(wee)
+    nc.transport.loseConnection()
+    await nc.lost
