@@ -87,6 +87,9 @@ class FileProtocol(LineReceiver, TimeoutMixin):
     MAX_LENGTH = 4096
     #: Command lines handled per turn of the reactor before the rest wait.
     MAX_LINES_PER_TURN = 32
+    #: Bytes read at once between transfers, and the send buffer above which
+    #: reading pauses: pipelined commands wait in the client's socket, not here.
+    COMMAND_READ_SIZE = 16 * 1024
 
     def __init__(self) -> None:
         self.state = State.COMMAND
@@ -183,6 +186,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         # Over TLS, only once the handshake is done: TLS pauses its producer
         # while it buffers the greeting, and pausing reading then would
         # stall the handshake itself.
+        self._set_big_reads(False)
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.first_command_timeout or factory.idle_timeout)
         self.transport.write(Greeting(not self._authorized).line())
@@ -235,19 +239,33 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         if self.state in (State.BODY, State.SENDING):
             what = "no data came" if self.state is State.BODY else "the client took no data"
             message = f"{what} for {factory.transfer_timeout:g}s (--transfer-timeout)"
+        elif "output" in self._pauses:
+            message = f"the client read no replies for {factory.idle_timeout:g}s (--upload-idle-timeout)"
         elif not self._commanded and factory.first_command_timeout:
             message = f"no command within {factory.first_command_timeout:g}s of connecting (--upload-first-command-timeout)"
         else:
             message = f"no command for {factory.idle_timeout:g}s (--upload-idle-timeout)"
         self.fail(FileError(ErrorCode.TIMEOUT, message))
 
-    def close(self) -> None:
-        """Close after what is written; abort if the client will not take it."""
+    def close(self, after: defer.Deferred[Any] | None = None) -> None:
+        """
+        Close after what is written (and after ``after``: the client learns
+        of the end only once an upload's leftovers are gone); abort if the
+        client will not take it.
+        """
         if self.state is State.CLOSING:
             return
         self.move(State.CLOSING)
         self.setTimeout(None)
-        self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
+
+        def now(_: object = None) -> None:
+            if self.connected:
+                self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
+
+        if after is None:
+            now()
+        else:
+            after.addBoth(now)
 
     def fail(self, error: FileError) -> None:
         """
@@ -264,11 +282,13 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         else:
             self.transport.write(error.line())
         session, self.session = self.session, None
+        aborted = None
         if session is not None:
             keep = error.code in (ErrorCode.SHORT, ErrorCode.TIMEOUT)
-            defer.Deferred.fromCoroutine(session.abort(keep=keep)).addErrback(log.failure, "aborting upload")
+            aborted = defer.Deferred.fromCoroutine(session.abort(keep=keep))
+            aborted.addErrback(log.failure, "aborting upload")
         self._end_transfer()
-        self.close()
+        self.close(aborted)
 
     def refuse(self, error: FileError) -> None:
         """An error after which the connection stays open (or closes, see ``_STAYS``)."""
@@ -524,4 +544,4 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         # reactor than Twisted's 64 KiB); commands in small ones, so one
         # read never holds many thousands of pipelined lines.
         if hasattr(self.transport, "bufferSize"):
-            self.transport.bufferSize = self.factory.transfer_read_size if big else 1 << 16
+            self.transport.bufferSize = self.factory.transfer_read_size if big else self.COMMAND_READ_SIZE

@@ -37,7 +37,7 @@ from twisted.logger import Logger
 
 from suite._reactor import or_global_reactor
 from suite.files.contract import OpenedFile, PartialUpload, partial_key
-from suite.files.index import Entry, Index, read_journal
+from suite.files.index import Entry, Index, read_journal, write_all
 from suite.files.upload import DiskUpload, hash_fd, os_error
 from suite.files.wire import ErrorCode, FileError, StoredFile, check_name
 
@@ -229,13 +229,25 @@ class Storage:
             self.fs.close(fd)
 
     def write_meta(self, path: str, meta: dict[str, Any]) -> None:
-        """Blocking: describe a partial (created with the storage's mode)."""
-        fd = self.fs.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, self.mode)
+        """
+        Blocking: describe a partial (with the storage's mode), atomically:
+        written beside and renamed over, so a reader never finds it half
+        written or missing.
+        """
+        import secrets
+
+        temporary = str(self.root / f".tmp-meta-{secrets.token_hex(8)}")
+        fd = self.fs.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, self.mode)
         try:
-            self.fs.fchmod(fd, self.mode)
-            self.fs.write(fd, json.dumps(meta).encode())
-        finally:
-            self.fs.close(fd)
+            try:
+                self.fs.fchmod(fd, self.mode)
+                write_all(self.fs, fd, json.dumps(meta).encode())
+            finally:
+                self.fs.close(fd)
+            self.fs.replace(temporary, path)
+        except BaseException:
+            self._unlink(temporary)
+            raise
 
     # -- reading -----------------------------------------------------------------------
 

@@ -560,3 +560,68 @@ def test_index_survives_restart_and_notices_changes(tmp_path: Path) -> None:
     (files.root / "kept").write_bytes(b"changed by hand")
     client.send(b"STAT kept\n")
     assert client.lines()[0].split(" ")[2] == sha(b"changed by hand")
+
+
+# --- states, turns and backpressure ----------------------------------------------------
+
+
+def test_pipelined_lines_take_turns(files: Harness) -> None:
+    client = files.connect()
+    client.send(b"NOOP\n" * 100)
+    # One turn's budget now; the rest in later turns (callLater(0)).
+    assert len(client.lines()) == files.factory.protocol.MAX_LINES_PER_TURN
+    assert client.transport.producerState == "paused"
+    assert sorted(call.getTime() for call in files.clock.getDelayedCalls()) == [0, 300]  # next turn, idle timeout
+    files.clock.advance(0)  # Clock runs the following turns' calls too
+    assert len(client.lines()) == 100 - files.factory.protocol.MAX_LINES_PER_TURN
+    assert client.transport.producerState == "producing"
+
+
+def test_reading_stops_while_output_is_backed_up(files: Harness) -> None:
+    client = files.connect()
+    client.proto.pauseProducing()  # what the transport says when its buffer is full
+    assert client.transport.producerState == "paused"
+    client.send(b"NOOP\n")
+    assert client.lines() == []
+    client.proto.resumeProducing()
+    assert client.transport.producerState == "producing"
+    assert client.lines()[0].startswith("ERR bad-command unknown command 'NOOP'")
+
+
+def test_first_command_timeout(tmp_path: Path) -> None:
+    files = Harness(tmp_path / "store", first_command_timeout=10)
+    client = files.connect()
+    files.clock.advance(10)
+    assert client.lines() == ["ERR timeout no command within 10s of connecting (--upload-first-command-timeout)"]
+    assert client.closing
+
+
+def test_auth_delay_doubles_per_host(tmp_path: Path) -> None:
+    files = Harness(tmp_path / "store", token=b"s3cret", auth_delay=1.0)
+    for delay in (1, 2, 4, 8):
+        client = files.connect()
+        client.send(b"AUTH guess\n")
+        files.clock.advance(delay - 0.01)
+        assert client.lines() == []
+        files.clock.advance(0.01)
+        assert client.lines() == ["ERR auth-failed wrong token"]
+        client.drop()
+
+
+def test_a_failed_download_writes_no_error_into_its_data(files: Harness) -> None:
+    put(files.connect(), "f", PICTURE)
+    client = files.connect()
+    client.send(b"GET 0 f\n")
+    header = client.transport.value()
+    assert header.endswith(b"\n") and header.split(b"\n")[-2].startswith(b"DATA ")
+    client.proto.timeoutConnection()  # a stall, mid-download
+    assert client.transport.value() == header, "nothing written after the DATA line"
+    assert client.proto.state.name == "CLOSING"
+
+
+def test_impossible_moves_are_refused(files: Harness) -> None:
+    from suite.files.server import State
+
+    client = files.connect()
+    with pytest.raises(AssertionError):
+        client.proto.move(State.SENDING)
