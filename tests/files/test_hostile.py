@@ -72,7 +72,9 @@ async def test_pipelined_commands_never_read_bounded_and_others_served(server, t
         # 200,000 commands in one write: every reply is an error line of
         # about 90 bytes, 18 MB if they were all queued.
         hostile.transport.write(b"NOOP\n" * 200_000)
-        await until(lambda: any("output" in p._pauses for p in factory.open))
+        hostile_port = hostile.transport.getHost().port
+        (proto,) = [p for p in factory.open if p.transport.getPeer().port == hostile_port]
+        await until(lambda: "output" in proto._pauses)
         # Meanwhile other clients of this and other services are served.
         assert await list_files(endpoint(port)) == []
         echo = Collector()
@@ -81,7 +83,6 @@ async def test_pipelined_commands_never_read_bounded_and_others_served(server, t
         assert await echo.wait_for(4) == b"ping"
         echo.transport.loseConnection()
         # What the server holds for it: unread input, queued output (Twisted's buffers).
-        (proto,) = [p for p in factory.open if "output" in p._pauses]
         transport = proto.transport
         held = len(proto._buffer) + len(transport.dataBuffer) + transport._tempDataLen
         assert held < 1 << 20, f"the server holds {held} bytes for one client"
