@@ -61,6 +61,47 @@ async def test_bad_arguments_get_one_usage_line(name: str) -> None:
     await refused(run, run.err.decode().rstrip("\n"))
 
 
+BLOCKING_SERVERS = [
+    "udp_blocking_receiver.py", "tcp_blocking_server.py", "blocking_echo_server.py", "naive_file_server.py",
+    "framed_file_server.py",
+]
+
+
+async def served(name: str, port: int) -> None:
+    """Wait until a Twisted example's reactor runs (it listens before: react calls main first)."""
+    if name == "udp_twisted_receiver.py":
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"ping", ("127.0.0.1", port))
+        sender.close()
+        return
+    client = await connect_collector(port)
+    client.transport.write(b"ping\n")  # echoed, or refused by the file receiver: either way, answered
+    await client.wait_for(1)
+    client.transport.loseConnection()
+    await client.lost
+
+
+@pytest.mark.parametrize(
+    "server, args",
+    [(name, ()) for name in BLOCKING_SERVERS]
+    + [
+        ("udp_twisted_receiver.py", ("0", "2")),
+        ("echo_protocol.py", ()),
+        ("twisted_echo_server.py", ()),
+        ("twisted_file_receiver.py", ()),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_ctrl_c_stops_a_server_without_a_traceback(server: str, args: tuple[str, ...], tmp_path) -> None:
+    serving = example(server, *args, cwd=tmp_path)
+    port = await port_of(serving)
+    if server not in BLOCKING_SERVERS:
+        await served(server, port)
+    serving.transport.signalProcess("INT")
+    # task.react stops the reactor and exits 0; the blocking ones die by the default SIGINT action.
+    assert (await serving.ended, bytes(serving.err)) in ((0, b""), (-2, b""))
+
+
 # --- step 1: UDP ----------------------------------------------------------------------------
 
 

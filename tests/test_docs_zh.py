@@ -53,6 +53,19 @@ def test_the_indexes_link_each_other() -> None:
     assert "docs/zh/README.md" in (ROOT / "README.md").read_text()
 
 
+def test_the_protocols_and_the_operations_guides_have_chinese_quick_references() -> None:
+    zh = ROOT / "docs" / "zh"
+    index = (zh / "README.md").read_text()
+    for name in ["chat.md", "echo.md", "files.md", "http.md", "irc.md", "websocket.md"]:  # the specs of December 2026
+        spec = ROOT / "docs" / "protocols" / name
+        assert (zh / spec.name).exists(), f"no Chinese quick reference for docs/protocols/{spec.name}"
+        assert f"({spec.name})" in index, f"docs/zh/README.md does not link {spec.name}"
+        assert f"../protocols/{spec.name}" in (zh / spec.name).read_text(), f"zh/{spec.name} does not link its spec"
+    operations = (zh / "operations.md").read_text()
+    assert "../operations.md" in operations and "../running.md" in operations
+    assert "(operations.md)" in index
+
+
 DOCS = sorted({*ENGLISH.glob("*.md"), *(ROOT / "docs" / "zh").rglob("*.md")})
 
 

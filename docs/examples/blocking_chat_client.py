@@ -1,7 +1,10 @@
 """Step 4, the blocking way: type a line, then read. Messages from others wait for your turn."""
 
+import signal
 import socket
 import sys
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, without a traceback
 
 if len(sys.argv) != 2 or not sys.argv[1].isdigit():
     sys.exit("usage: python blocking_chat_client.py PORT")

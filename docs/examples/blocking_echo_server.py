@@ -1,7 +1,10 @@
 """Step 3, the blocking way: one client at a time. The next one waits in the backlog."""
 
+import signal
 import socket
 import sys
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, without a traceback
 
 if len(sys.argv) > 3 or not all(arg.isdigit() for arg in sys.argv[1:]):
     sys.exit("usage: python blocking_echo_server.py [PORT] [CLIENTS]   (PORT 0: any free port)")

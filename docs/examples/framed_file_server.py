@@ -2,8 +2,11 @@
 
 import hashlib
 import os
+import signal
 import socket
 import sys
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, without a traceback
 
 if len(sys.argv) > 2 or not all(arg.isdigit() for arg in sys.argv[1:]):
     sys.exit("usage: python framed_file_server.py [PORT]   (PORT 0: any free port; stores in .)")

@@ -1,7 +1,10 @@
 """Step 2, the blocking way: accept one client on PORT, answer one request, exit."""
 
+import signal
 import socket
 import sys
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, without a traceback
 
 if len(sys.argv) > 2 or not all(arg.isdigit() for arg in sys.argv[1:]):
     sys.exit("usage: python tcp_blocking_server.py [PORT]   (PORT 0: any free port)")

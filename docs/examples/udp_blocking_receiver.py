@@ -1,7 +1,10 @@
 """Step 1, the blocking way: receive COUNT datagrams on PORT, one recvfrom() at a time."""
 
+import signal
 import socket
 import sys
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once, without a traceback
 
 if len(sys.argv) > 3 or not all(arg.isdigit() for arg in sys.argv[1:]):
     sys.exit("usage: python udp_blocking_receiver.py [PORT] [COUNT]   (PORT 0: any free port)")
