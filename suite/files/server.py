@@ -140,6 +140,12 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         self.transport.resumeProducing()
         if self._buffer:
             self.dataReceived(b"")  # what came while paused
+        self._end_of_input()
+
+    def _end_of_input(self) -> None:
+        """Input has ended and every whole command line has run: close."""
+        if self._input_ended and self.state is State.COMMAND and not self._pauses and b"\n" not in self._buffer:
+            self.close()
 
     # IPushProducer: the transport says when its send buffer is full.
     def pauseProducing(self) -> None:
@@ -227,9 +233,9 @@ class FileProtocol(LineReceiver, TimeoutMixin):
                 self._too_long()  # bytes after the data that never became a line
             else:
                 self._commit(None)
-        elif self.state is State.COMMAND and not self._buffer:
-            self.close()
-        # Otherwise commands sent before the end still run; then it closes.
+        else:
+            # Commands sent before the end still run; then it closes.
+            self._end_of_input()
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
@@ -389,8 +395,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         """A command is done: take the next one, or close if input has ended."""
         self.setTimeout(self.factory.idle_timeout)
         self.move(State.COMMAND)
-        if self._input_ended and self.state is State.COMMAND and not self._buffer:
-            self.close()
+        self._end_of_input()
 
     def _start_transfer(self) -> None:
         factory = self.factory
@@ -445,7 +450,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             return
         self.resetTimeout()
         take = data[: session.remaining] if len(data) > session.remaining else data
-        session.write(take)
+        try:
+            session.write(take)
+        except FileError as e:  # the upload was ended under it (the server is stopping)
+            self.fail(e)
+            return
         if session.pending > self.factory.disk_buffer:
             self.pause_reading("disk")  # the disk is behind: stop reading
         if not session.remaining:

@@ -625,3 +625,20 @@ def test_impossible_moves_are_refused(files: Harness) -> None:
     client = files.connect()
     with pytest.raises(AssertionError):
         client.proto.move(State.SENDING)
+
+
+def test_end_of_input_closes_after_every_pipelined_command(files: Harness) -> None:
+    client = files.connect()
+    client.send(b"NOOP\n" * 100 + b"LIS")
+    client.eof()
+    assert not client.closing  # 68 commands still wait for their turns
+    files.clock.advance(0)
+    assert len(client.lines()) == 100
+    assert client.closing
+
+
+def test_end_of_input_after_a_partial_line_closes(files: Harness) -> None:
+    client = files.connect()
+    client.send(b"LIST")
+    client.eof()
+    assert client.lines() == [] and client.closing
