@@ -5,7 +5,9 @@ same code, same commands; and every relative link in both resolves.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,23 @@ def test_both_pages_show_the_same_examples_code_and_commands(name: str) -> None:
     assert chinese.count("```python") == len(list(BLOCK.finditer(chinese)))
     assert commands(chinese) == commands(english)
     assert re.search(r"[\u4e00-\u9fff]", chinese), f"zh/{name} has no Chinese"
+
+
+COMMENTS = re.compile(
+    r"<!-- file: (?P<path>\S+) -->\n```python\n.*?```(?:\n\n<!-- comments: (?P=path) -->\n(?P<notes>.*?)<!-- /comments -->)?", re.S
+)
+
+
+def comment_lines(path: Path) -> list[int]:
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+    return [token.start[0] for token in tokens if token.type == tokenize.COMMENT]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_comment_of_the_code_is_translated(name: str) -> None:
+    for block in COMMENTS.finditer((CHINESE / name).read_text()):
+        translated = [int(n) for n in re.findall(r"^- 第 (\d+) 行：\S", block["notes"] or "", re.M)]
+        assert translated == comment_lines(ROOT / block["path"]), f"zh/{name}: the notes after {block['path']}"
 
 
 def test_the_indexes_link_each_other() -> None:
