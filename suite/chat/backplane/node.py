@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 
 from suite.chat.backplane import events, scripts
 from suite.chat.backplane.link import BackplaneUnavailable
+from suite.chat.backplane.mirror import RemoteUsers
 from suite.limits import ThrottledLog
 
 if TYPE_CHECKING:
@@ -83,10 +84,8 @@ class RedisBackplane:
         # Claims live for two heartbeats: one late heartbeat is not a death.
         self.ttl_ms = max(1, int(node_timeout * 2000 / 3))
         self.server: ClusterChatServer | None = None
-        #: Other nodes' users: node -> {name key: (nick, room name or "")}.
-        self.remote: dict[str, dict[str, tuple[str, str]]] = {}
-        #: Which node holds each remote nickname, by name key.
-        self.owner: dict[str, str] = {}
+        #: Other nodes' users (set up by :meth:`attach`).
+        self.remote: RemoteUsers | None = None
         self.up = False
         self._seq = itertools.count(1)
         self._beat = LoopingCall(self._tick)
@@ -103,6 +102,7 @@ class RedisBackplane:
         """Serve ``server`` (its constructor calls this)."""
         self.server = server
         self.link.batch = server.batch
+        self.remote = RemoteUsers(server.key, server.remote_joined, server.remote_left)
 
     # -- life ------------------------------------------------------------------
 
@@ -175,9 +175,9 @@ class RedisBackplane:
                 for field, value in zip(flat[::2], flat[1::2]):
                     nick, _, room = str(value).partition(" ")
                     users[str(field)] = (nick, room)
-                self._replace(node, users, "node lost")
-            for node in set(self.remote) - seen:
-                self._replace(node, {}, "node lost")
+                self.remote.replace(node, users, "node lost")
+            for node in set(self.remote.nodes) - seen:
+                self.remote.replace(node, {}, "node lost")
         finally:
             buffered, self._buffer = self._buffer, None
         for event in buffered or ():
@@ -224,10 +224,10 @@ class RedisBackplane:
             yield self.link.call(scripts.PUBLISH, [scripts.users_key(self.node), scripts.NO_KEY, scripts.NO_KEY],
                                  [self.link.channel, self._event("hello", users=hello), "", "", "", "", self.node])
         live_nodes = {str(n) for n in live}
-        for node in list(self.remote):
+        for node in list(self.remote.nodes):
             if node not in live_nodes:
                 self.log.info("backplane: node {node} is gone; its users leave", node=node)
-                self._replace(node, {}, "node lost")
+                self.remote.replace(node, {}, "node lost")
 
     # -- what this node's users do ---------------------------------------------
 
@@ -357,33 +357,20 @@ class RedisBackplane:
 
     def remote_nick(self, nick: str) -> str | None:
         """How ``nick`` is spelt if a user of another node holds it, else ``None``."""
-        node = self.owner.get(self._key(nick))
-        return self.remote[node][self._key(nick)][0] if node is not None else None
+        return self.remote.nick(nick) if self.remote is not None else None
 
     def remote_members(self, room: str) -> list[str]:
         """The nicknames of other nodes' users in ``room``."""
-        key = self._key(room)
-        return [nick for users in self.remote.values() for nick, r in users.values() if r and self._key(r) == key]
+        return self.remote.members(room) if self.remote is not None else []
 
     def remote_rooms(self) -> dict[str, tuple[str, int]]:
         """Rooms with users on other nodes: name key -> (name, how many)."""
-        rooms: dict[str, tuple[str, int]] = {}
-        for users in self.remote.values():
-            for _, room in users.values():
-                if room:
-                    key = self._key(room)
-                    name, count = rooms.get(key, (room, 0))
-                    rooms[key] = (name, count + 1)
-        return rooms
+        return self.remote.rooms() if self.remote is not None else {}
 
     def forget(self, nick: str) -> None:
         """Redis says nobody else holds ``nick``: drop what the mirror still says about it."""
-        key = self._key(nick)
-        node = self.owner.pop(key, None)
-        if node is not None:
-            gone = self.remote.get(node, {}).pop(key, None)
-            if gone is not None and gone[1] and self.server is not None:
-                self.server.remote_left(gone[0], gone[1], "node lost")
+        if self.remote is not None:
+            self.remote.forget(nick, "node lost")
 
     def _decode(self, raw: Any) -> dict[str, Any] | None:
         try:
@@ -406,78 +393,32 @@ class RedisBackplane:
             self._apply(event)
 
     def _apply(self, event: dict[str, Any]) -> None:
-        server = self.server
-        if server is None:
+        server, remote = self.server, self.remote
+        if server is None or remote is None:
             return
         node, kind = event["n"], event["k"]
-        users = self.remote.setdefault(node, {})
         if kind in ("msg", "act"):
+            event_id = f"{node}:{event['s']}"
             loading = self._loading.get(self._key(event["r"]))
             if loading is not None:
-                loading[0].add(f"{node}:{event['s']}")
+                loading[0].add(event_id)
             line = server.remote_said(event["r"], kind, event["u"], event["t"])
             if loading is not None and line is not None:
-                loading[1].append((f"{node}:{event['s']}", line))
+                loading[1].append((event_id, line))
         elif kind == "priv":
             server.remote_private(event["u"], event["to"], event["t"])
         elif kind == "join":
-            self._move(node, event["u"], event["r"], None)
+            remote.move(node, event["u"], event["r"])
         elif kind == "part":
-            self._move(node, event["u"], "", event["why"])
+            remote.move(node, event["u"], "", event["why"])
         elif kind == "quit":
-            key = self._key(event["u"])
-            old = users.pop(key, None)
-            if old is not None:
-                self.owner.pop(key, None)
-                server.remote_left(old[0], old[1], event["why"])
+            remote.quit(node, event["u"], event["why"])
         elif kind == "nick":
-            old_key, new_key = self._key(event["o"]), self._key(event["u"])
-            previous = users.pop(old_key, None)
-            self.owner.pop(old_key, None)
-            room = previous[1] if previous else event["r"]
-            self._own(node, new_key, (event["u"], room))
+            room = remote.rename(node, event["o"], event["u"], event["r"])
             server.remote_renamed(event["o"], event["u"], room)
         elif kind == "topic":
             server.remote_topic(event["r"], event["u"], event["t"], event["at"])
         elif kind == "hello":
-            self._replace(node, {self._key(n): (n, r) for n, r in event["users"]}, "node lost")
+            remote.replace(node, {self._key(n): (n, r) for n, r in event["users"]}, "node lost")
         elif kind == "bye":
-            self._replace(node, {}, "node stopped")
-            self.remote.pop(node, None)
-
-    def _own(self, node: str, key: str, entry: tuple[str, str]) -> None:
-        previous = self.owner.get(key)
-        if previous is not None and previous != node:
-            # The nickname moved to another node (its holder there left).
-            self.remote.get(previous, {}).pop(key, None)
-        self.remote.setdefault(node, {})[key] = entry
-        self.owner[key] = node
-
-    def _move(self, node: str, nick: str, room: str, reason: str | None) -> None:
-        assert self.server is not None
-        key = self._key(nick)
-        before = self.remote.get(node, {}).get(key)
-        self._own(node, key, (nick, room))
-        old_room = before[1] if before else ""
-        if old_room and self._key(old_room) != self._key(room):
-            self.server.remote_left(nick, old_room, reason if reason is not None else f"joined {room}")
-        if room and (not old_room or self._key(old_room) != self._key(room)):
-            self.server.remote_joined(nick, room)
-
-    def _replace(self, node: str, users: dict[str, tuple[str, str]], reason: str) -> None:
-        """Make ``node``'s users ``users``, telling local rooms who left and who came."""
-        assert self.server is not None
-        old = self.remote.get(node, {})
-        for key, (nick, room) in old.items():
-            if users.get(key) != (nick, room):
-                if self.owner.get(key) == node:
-                    del self.owner[key]
-                if room:
-                    self.server.remote_left(nick, room, reason)
-        self.remote[node] = {}
-        for key, (nick, room) in users.items():
-            self._own(node, key, (nick, room))
-            if old.get(key) != (nick, room) and room:
-                self.server.remote_joined(nick, room)
-        if not users:
-            self.remote.pop(node, None)
+            remote.replace(node, {}, "node stopped")
