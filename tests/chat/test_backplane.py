@@ -44,7 +44,13 @@ class FakeLink:
         return defer.fail(reply) if isinstance(reply, Exception) else defer.succeed(reply)
 
     def published(self) -> list[dict[str, Any]]:
-        return [decode(args[1]) for script, _, args in self.calls if script == scripts.PUBLISH]
+        """Every event published so far (7 script arguments each, after channel and node)."""
+        return [decode(event) for script, _, args in self.calls if script == scripts.PUBLISH for event in args[2::7]]
+
+    def stores(self) -> list[tuple[str, str, str]]:
+        """(event kind, store key, store mode) of every event published so far."""
+        return [(decode(args[i])["k"], args[i + 4], args[i + 5]) for script, _, args in self.calls
+                if script == scripts.PUBLISH for i in range(2, len(args), 7)]
 
 
 class Cluster:
@@ -70,7 +76,11 @@ class Cluster:
 
     def remote(self, kind: str, node: str = "there0000000", **fields: Any) -> None:
         self._seq += 1
-        self.backplane.received(encode(node, self._seq, kind, **fields))
+        self.backplane.received("[" + encode(node, self._seq, kind, **fields) + "]")
+
+    def turn(self) -> None:
+        """End the reactor turn: queued events are sent."""
+        self.clock.advance(0)
 
 
 def lines(proto: Any) -> list[str]:
@@ -87,13 +97,17 @@ def cluster() -> Cluster:
 def test_local_lines_and_changes_are_published_in_order(cluster: Cluster) -> None:
     alice = cluster.user("alice")
     alice.dataReceived(b"hello\n/me waves\n/join dev\n")
+    cluster.turn()
     kinds = [(e["k"], e.get("u"), e.get("r"), e.get("t")) for e in cluster.link.published()]
     assert kinds[-3:] == [("msg", "alice", "lobby", "hello"), ("act", "alice", "lobby", "waves"), ("join", "alice", "dev", None)]
     claims = [args for script, _, args in cluster.link.calls if script == scripts.CLAIM]
     assert claims[-1][3] == "alice" and "is now" not in claims[-1][6] and '"k":"nick"' in claims[-1][6]
     # The history entry is stored with the line, capped at --history.
-    msg = next(keys for script, keys, args in cluster.link.calls if script == scripts.PUBLISH and '"k":"msg"' in args[1])
-    assert msg[1] == scripts.history_key("lobby")
+    assert ("msg", scripts.history_key("lobby"), "list 20") in cluster.link.stores()
+    # One reactor turn, one script: the lines of one read go together.
+    alice.dataReceived(b"a\nb\nc\n")
+    cluster.turn()
+    assert [len(args[2:]) // 7 for script, _, args in cluster.link.calls if script == scripts.PUBLISH][-1] == 3
 
 
 def test_other_nodes_users_are_shown_once_in_the_same_forms(cluster: Cluster) -> None:
@@ -113,7 +127,7 @@ def test_other_nodes_users_are_shown_once_in_the_same_forms(cluster: Cluster) ->
     alice.dataReceived(b"/rooms\n/who\n")
     assert lines(alice) == ["*** rooms: dev (1), lobby (1)", "*** who: 1 user in lobby: alice"]
     # Our own events coming back are ignored.
-    cluster.backplane.received(encode(cluster.backplane.node, 99, "msg", u="alice", r="lobby", t="echo"))
+    cluster.backplane.received("[" + encode(cluster.backplane.node, 99, "msg", u="alice", r="lobby", t="echo") + "]")
     assert lines(alice) == []
 
 
@@ -122,6 +136,7 @@ def test_private_messages_to_another_node(cluster: Cluster) -> None:
     cluster.remote("join", u="bob", r="lobby")
     lines(alice)
     alice.dataReceived(b"/msg BOB psst\n")
+    cluster.turn()
     assert lines(alice) == ["[private] <alice -> bob> psst"]
     assert cluster.link.published()[-1]["k"] == "priv" and cluster.link.published()[-1]["to"] == "bob"
     cluster.remote("priv", u="bob", to="alice", t="back")
@@ -197,8 +212,10 @@ def test_losing_redis_tells_users_once_and_lines_sent_meanwhile_are_refused(clus
 def test_a_publish_that_fails_in_flight_is_reported_to_its_sender(cluster: Cluster) -> None:
     alice = cluster.user("alice")
     cluster.link.replies[scripts.PUBLISH] = BackplaneUnavailable("connection lost")
-    alice.dataReceived(b"hi\n")
-    assert lines(alice)[-1].startswith("!!! backplane-down:")
+    alice.dataReceived(b"hi\nho\n")
+    cluster.turn()
+    assert sum(line.startswith("!!! backplane-down:") for line in lines(alice)) == 1
+
 
 
 def test_resync_rebuilds_the_mirror_from_the_snapshot(cluster: Cluster) -> None:
@@ -227,11 +244,12 @@ def test_history_and_topic_of_a_room_come_from_redis_when_it_opens_here(cluster:
 
 def test_malformed_events_are_ignored_and_logged_throttled(cluster: Cluster, caplog_events: list) -> None:
     alice = cluster.user("alice")
-    for raw in ("nope", "[]", '{"v":1}', encode("x", 1, "msg", u="bad nick", r="lobby", t="x"),
+    mixed = "[" + encode("x", 1, "msg", u="a", r="lobby", t="x") + "," + encode("y", 1, "msg", u="b", r="lobby", t="y") + "]"
+    for raw in ("nope", "[1]", mixed, '{"v":1}', encode("x", 1, "msg", u="bad nick", r="lobby", t="x"),
                 encode("x", 1, "msg", u="a", r="lobby", t=5), "x" * 70000,
                 encode("x", 1, "hello", users=[["a"]])):
         cluster.backplane.received(raw)
-    assert cluster.backplane.ignored == 7
+    assert cluster.backplane.ignored == 8
     assert lines(alice) == []
     logged = [e for e in caplog_events if "does not follow the backplane format" in e.get("log_format", "")]
     assert len(logged) == 1

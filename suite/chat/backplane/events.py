@@ -28,10 +28,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["BadEvent", "MAX_EVENT", "MAX_TEXT", "decode", "encode"]
+__all__ = ["BadEvent", "MAX_EVENT", "MAX_MESSAGE", "MAX_TEXT", "decode", "decode_message", "encode"]
 
 #: Longest event accepted, in bytes of JSON.
 MAX_EVENT = 64 * 1024
+#: Longest message (a JSON array of events) accepted, in bytes.
+MAX_MESSAGE = 16 * 1024 * 1024
 #: Longest text (message, topic, reason) accepted, in characters.
 MAX_TEXT = 16 * 1024
 #: Most users in one ``hello``.
@@ -65,14 +67,37 @@ def _name(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable() and " " not in value
 
 
+def decode_message(raw: str | bytes) -> list[dict[str, Any]]:
+    """
+    The events of one pub/sub message (a JSON array of events, or one
+    event), all checked and all from one node; :class:`BadEvent` if any is
+    wrong, and then none is used.
+    """
+    if len(raw) > MAX_MESSAGE:
+        raise BadEvent(f"longer than {MAX_MESSAGE} bytes")
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadEvent("not JSON") from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    decoded = [_check(item) for item in items]
+    if len({event["n"] for event in decoded}) > 1:
+        raise BadEvent("events from several nodes in one message")
+    return decoded
+
+
 def decode(raw: str | bytes) -> dict[str, Any]:
-    """The event in ``raw``, checked; :class:`BadEvent` if it is not one."""
+    """The one event in ``raw``, checked; :class:`BadEvent` if it is not one."""
     if len(raw) > MAX_EVENT:
         raise BadEvent(f"longer than {MAX_EVENT} bytes")
     try:
         event = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadEvent("not JSON") from None
+    return _check(event)
+
+
+def _check(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise BadEvent("not a JSON object")
     if event.get("v") != 1:

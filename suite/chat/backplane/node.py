@@ -66,6 +66,7 @@ class RedisBackplane:
 
     log = Logger()
     DEFAULT_NODE_TIMEOUT = 30.0
+    DEFAULT_MAX_IN_FLIGHT = 50_000
 
     def __init__(self, link: BackplaneLink, *, node_timeout: float = DEFAULT_NODE_TIMEOUT,
                  clock: Any = None, node_id: str | None = None) -> None:
@@ -87,6 +88,8 @@ class RedisBackplane:
         #: Other nodes' users (set up by :meth:`attach`).
         self.remote: RemoteUsers | None = None
         self.up = False
+        #: Set once :meth:`stop` has said goodbye.
+        self.stopping = False
         self._seq = itertools.count(1)
         self._beat = LoopingCall(self._tick)
         self._beat.clock = self.clock
@@ -96,7 +99,15 @@ class RedisBackplane:
         #: Rooms being loaded: name key -> (event ids seen live meanwhile, (id, line) kept).
         self._loading: dict[str, tuple[set[str], list[tuple[str, bytes]]]] = {}
         self._bad = ThrottledLog(self.log, self.clock)
+        self._failed = ThrottledLog(self.log, self.clock)
         self.ignored = 0
+        #: Events queued for this turn: 7 script arguments each.
+        self._pending: list[Any] = []
+        self._pending_users: list[Any] = []
+        self._flush_call: Any = None
+        self._in_flight = 0
+        #: Events waiting for Redis beyond which new ones are refused (and their senders told).
+        self.max_in_flight = self.DEFAULT_MAX_IN_FLIGHT
 
     def attach(self, server: ClusterChatServer) -> None:
         """Serve ``server`` (its constructor calls this)."""
@@ -120,13 +131,20 @@ class RedisBackplane:
         if self._beat.running:
             self._beat.stop()
         if self.up:
+            try:
+                yield self.flush()
+            except Exception:  # noqa: BLE001 - already reported to the senders
+                pass
+            # From here on the goodbye speaks for every user of this node.
+            self.stopping = True
             users = self._local_users()
             keys = [scripts.node_key(self.node), scripts.NODES, scripts.users_key(self.node)]
             keys += [scripts.nick_key(self._key(u.nick)) for u in users]
             try:
-                yield self.link.call(scripts.BYE, keys, [self.node, self.link.channel, self._event("bye")])
+                yield self.link.call(scripts.BYE, keys, [self.node, self.link.channel, "[" + self._event("bye") + "]"])
             except Exception as e:  # noqa: BLE001 - stopping anyway; the TTLs clean up
                 self.log.warn("backplane: could not say goodbye: {e}", e=e)
+        self.stopping = True
         self.up = False
         yield self.link.stop()
 
@@ -197,6 +215,7 @@ class RedisBackplane:
         """Renew this node's claims, and drop the nodes that stopped renewing theirs."""
         if not self.up or self.server is None:
             return
+        self.flush()
         users = self._local_users()
         keys = [scripts.node_key(self.node), scripts.NODES, scripts.users_key(self.node)]
         args: list[Any] = [self.node, self.ttl_ms, scripts.node_key(""), scripts.users_key("")]
@@ -221,8 +240,8 @@ class RedisBackplane:
             return
         if announce:
             hello = [[u.nick, u.room.name if u.room else ""] for u in self._local_users()]
-            yield self.link.call(scripts.PUBLISH, [scripts.users_key(self.node), scripts.NO_KEY, scripts.NO_KEY],
-                                 [self.link.channel, self._event("hello", users=hello), "", "", "", "", self.node])
+            self._publish(self._event("hello", users=hello), None)
+            yield self.flush()
         live_nodes = {str(n) for n in live}
         for node in list(self.remote.nodes):
             if node not in live_nodes:
@@ -232,22 +251,52 @@ class RedisBackplane:
     # -- what this node's users do ---------------------------------------------
 
     def _publish(self, event: str, user: ChatUser | None, *, set_field: tuple[str, str] | None = None,
-                 del_field: str = "", store: tuple[str, str] = (scripts.NO_KEY, ""), release: str = "") -> None:
-        if not self.up:
+                 del_field: str = "", store: tuple[str, str] = ("", ""), release: str = "") -> None:
+        """Queue ``event`` for this turn's message; ``user`` is told if it cannot be sent."""
+        if self.stopping:
+            return  # after the goodbye: the other nodes have forgotten this node's users
+        if not self.up or len(self._pending) + self._in_flight >= self.max_in_flight:
             if user is not None:
-                self._not_sent(None, user)
+                self._not_sent(None, [user])
             return
-        keys = [scripts.users_key(self.node), store[0], release or scripts.NO_KEY]
         field, value = set_field or ("", "")
-        d = self.link.call(scripts.PUBLISH, keys, [self.link.channel, event, field, value, del_field, store[1], self.node])
-        d.addErrback(self._not_sent, user)
+        self._pending += (event, field, value, del_field, store[0], store[1], release)
+        if user is not None:
+            self._pending_users.append(user)
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self.flush)
 
-    def _not_sent(self, failure: Failure | None, user: ChatUser | None) -> None:
+    def flush(self) -> defer.Deferred[Any]:
+        """Send the queued events now, as one script and one message."""
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+        pending, users = self._pending, self._pending_users
+        if not pending:
+            return defer.succeed(None)
+        self._pending, self._pending_users = [], []
+        count = len(pending) // 7
+        self._in_flight += count
+
+        def sent(result: Any) -> Any:
+            self._in_flight -= count
+            return result
+
+        d = self.link.call(scripts.PUBLISH, [scripts.users_key(self.node)], [self.link.channel, self.node, *pending])
+        d.addBoth(sent)
+        d.addErrback(self._not_sent, users)
+        return d
+
+    def _not_sent(self, failure: Failure | None, users: list[ChatUser]) -> None:
         if failure is not None:
-            self.log.warn("backplane: publishing failed: {e}", e=failure.getErrorMessage())
+            self._failed.warn("backplane: publishing failed: {e}", e=failure.getErrorMessage())
         server = self.server
-        if user is not None and server is not None and server.users.get(self._key(user.nick)) is user:
-            server.error(user, BACKPLANE_DOWN, "the other chat nodes are out of reach: only users on this node got that")
+        if server is None:
+            return
+        for user in dict.fromkeys(users):  # each once, in order
+            if server.users.get(self._key(user.nick)) is user:
+                server.error(user, BACKPLANE_DOWN, "the other chat nodes are out of reach: only users on this node got that")
 
     def _where(self, user: ChatUser) -> str:
         return f"{user.nick} {user.room.name if user.room else ''}"
@@ -268,6 +317,7 @@ class RedisBackplane:
         event = self._event("nick", o=old, u=new, r=room) if publish else ""
         old_key, new_key = self._key(old), self._key(new)
         self._claiming.add(user)
+        self.flush()  # what the user said before goes first
         d = self.link.call(scripts.CLAIM, [scripts.nick_key(new_key), scripts.nick_key(old_key), scripts.users_key(self.node),
                             scripts.node_key(self.node)],
                            [self.node, self.ttl_ms, old_key, new_key, f"{new} {room}", self.link.channel, event])
@@ -314,7 +364,7 @@ class RedisBackplane:
             loading[0].add(f"{self.node}:{seq}")
             loading[1].append((f"{self.node}:{seq}", line))
         cap = self.server.history if self.server is not None else 0
-        store = (scripts.history_key(self._key(room.name)), f"list {cap}") if cap else (scripts.NO_KEY, "")
+        store = (scripts.history_key(self._key(room.name)), f"list {cap}") if cap else ("", "")
         self._publish(event, user, store=store)
 
     def whispered(self, user: ChatUser, target: str, text: str) -> None:
@@ -332,6 +382,7 @@ class RedisBackplane:
             return
         key = self._key(room.name)
         self._loading[key] = (set(), [])
+        self.flush()
         cap = self.server.history
         d = self.link.call(scripts.ROOM, [scripts.history_key(key), scripts.topic_key(key)], [cap])
 
@@ -382,15 +433,21 @@ class RedisBackplane:
 
     def received(self, raw: Any) -> None:
         """One message from the channel."""
-        if isinstance(raw, str) and raw.startswith(self._echo):
-            return  # this node's own event, back from Redis: shown already
-        event = self._decode(raw)
-        if event is None or event["n"] == self.node:
+        if isinstance(raw, str) and raw.startswith(self._echo, 1):
+            return  # this node's own events, back from Redis: shown already
+        try:
+            batch = events.decode_message(raw)
+        except events.BadEvent as e:
+            self.ignored += 1
+            self._bad.warn("backplane: ignored a message that does not follow the backplane format: {why}", why=str(e))
+            return
+        if not batch or batch[0]["n"] == self.node:
             return
         if self._buffer is not None:
-            self._buffer.append(event)
+            self._buffer.extend(batch)
         else:
-            self._apply(event)
+            for event in batch:
+                self._apply(event)
 
     def _apply(self, event: dict[str, Any]) -> None:
         server, remote = self.server, self.remote
