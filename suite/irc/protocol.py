@@ -96,8 +96,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
         factory.clients.add(self)
         _set_no_delay(self.transport)
         self.transport.registerProducer(self, True)
-        if factory.flood_rate is not None:
-            self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor)
+        self.reset_flood_control()
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.register_timeout)
 
@@ -224,6 +223,12 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
 
     def _too_long(self) -> None:
         self.numeric("417", ":Input line was too long")
+
+    def reset_flood_control(self) -> None:
+        """Start flood control afresh with the factory's current rate and burst."""
+        factory = self.factory
+        self._flood_strikes = 0
+        self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor) if factory.flood_rate else None
 
     def _allowed_by_flood_control(self) -> bool:
         bucket = self._bucket
@@ -366,6 +371,11 @@ class IRCFactory(Factory):
     DEFAULT_MAX_LINE = 2048
     #: Lines one connection has handled per turn of the reactor.
     lines_per_turn = 64
+    DEFAULT_FLOOD_RATE = 10.0
+    DEFAULT_FLOOD_BURST = 50
+    DEFAULT_MAX_PENDING = 1 << 20
+    DEFAULT_MAX_CONNECTIONS = 1000
+    DEFAULT_MAX_PER_IP = 20
     DEFAULT_PING_INTERVAL = 90.0
     DEFAULT_PING_TIMEOUT = 60.0
     DEFAULT_REGISTER_TIMEOUT = 60.0
@@ -385,11 +395,11 @@ class IRCFactory(Factory):
         motd: str | None = DEFAULT_MOTD,
         password: str | None = None,
         max_line: int | None = DEFAULT_MAX_LINE,
-        flood_rate: float | None = 10.0,
-        flood_burst: int = 50,
-        max_pending: int | None = 1 << 20,
-        max_connections: int | None = 1000,
-        max_per_ip: int | None = 20,
+        flood_rate: float | None = DEFAULT_FLOOD_RATE,
+        flood_burst: int = DEFAULT_FLOOD_BURST,
+        max_pending: int | None = DEFAULT_MAX_PENDING,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        max_per_ip: int | None = DEFAULT_MAX_PER_IP,
         per_ip_exempt: Iterable[str] = (),
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
@@ -397,8 +407,6 @@ class IRCFactory(Factory):
         close_grace: float = 5.0,
         reactor: IReactorTime | None = None,
     ) -> None:
-        if flood_burst < 1:
-            raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
         if not server_name or any(c in server_name for c in " :!@\r\n"):
             raise ValueError(f"invalid server name {server_name!r}")
         self.server = server if server is not None else ChatServer()
@@ -406,20 +414,43 @@ class IRCFactory(Factory):
         self.network = network
         self.motd = motd
         self.password = password
-        self.max_line = max_line or sys.maxsize
-        self.flood_rate = flood_rate or None
-        self.flood_burst = flood_burst
-        self.max_pending = max_pending or None
         self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
         self.per_ip_exempt = frozenset(per_ip_exempt)
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.register_timeout = register_timeout
         self.close_grace = close_grace
         self.reactor = or_global_reactor(reactor)
         self.render_key = f"irc {server_name}"
         #: Every admitted connection, registered or not.
         self.clients: set[IRCConnection] = set()
+        self.configure(
+            max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst, max_pending=max_pending,
+            ping_interval=ping_interval, ping_timeout=ping_timeout, register_timeout=register_timeout,
+        )
+
+    def configure(
+        self,
+        *,
+        max_line: int | None,
+        flood_rate: float | None,
+        flood_burst: int,
+        max_pending: int | None,
+        ping_interval: float,
+        ping_timeout: float,
+        register_timeout: float,
+    ) -> None:
+        """Set the per-connection limits, for new connections and those already open (SIGHUP)."""
+        if max_line is not None and max_line < 1:
+            raise ValueError(f"max_line must be at least 1 or None, not {max_line!r}")
+        if flood_burst < 1:
+            raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
+        self.max_line = max_line or sys.maxsize
+        self.flood_rate = flood_rate or None
+        self.flood_burst = flood_burst
+        self.max_pending = max_pending or None
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.register_timeout = register_timeout
+        for client in self.clients:
+            client.reset_flood_control()
 
     def render(self, what: ServerLine) -> bytes | None:
         """An event's IRC lines, the same for every IRC member (cached per line by :meth:`Line.rendered`)."""

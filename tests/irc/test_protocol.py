@@ -356,3 +356,15 @@ def test_stop_factory_closes_everyone(net: Net) -> None:
 
 def test_is_a_chat_user() -> None:
     assert IRCConnection.tracks_members
+
+
+def test_configure_applies_to_open_connections(net: Net) -> None:
+    alice, bob = net.user("alice"), net.user("bob")
+    alice.lines()
+    net.irc.configure(max_line=50, flood_rate=1.0, flood_burst=1, max_pending=None,
+                      ping_interval=90.0, ping_timeout=60.0, register_timeout=60.0)
+    alice.send("PRIVMSG #lobby :" + "x" * 60)
+    assert codes(alice.lines()) == ["417"]
+    alice.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
+    assert bob.lines()[-1] == ":alice!~alice@127.0.0.1 PRIVMSG #lobby :one"
+    assert "*** flood" in alice.lines()[0]
