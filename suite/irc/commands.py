@@ -6,6 +6,7 @@ PASS, NICK, USER), then the commands real clients use.  A mixin of
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
@@ -74,7 +75,9 @@ class IRCCommands(IRCQueries):
             return
         if not self._need("PASS", params, 1):
             return
-        self._password_ok = params[0] == self.factory.password
+        password = self.factory.password
+        # compare_digest: the answer's timing says nothing about the password.
+        self._password_ok = password is not None and hmac.compare_digest(params[0].encode(), password.encode())
 
     def irc_NICK(self, prefix: str, params: list[str]) -> None:
         if not params or not params[0]:
