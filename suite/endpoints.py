@@ -339,13 +339,42 @@ class ListeningService(Service):
         if self.port is None:  # pragma: no cover - only for asynchronous endpoints
             d.addErrback(lambda f: self.log.failure("{service} could not listen", f, service=self.name))
 
+    @property
+    def datagram(self) -> bool:
+        """Whether this service listens for datagrams (UDP)."""
+        return isinstance(self.target, DatagramProtocol)
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections to this service are TLS (an ``ssl:`` address)."""
+        return self.description.split(":", 1)[0].strip().lower() == "ssl"
+
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
-        self.log.info(
-            "{service} listening on {address}",
-            service=self.name,
-            address=describe_address(port.getHost()),
-        )
+        address = describe_address(port.getHost())
+        if self.tls:
+            address = "tls " + address.split(" ", 1)[1]
+        self.log.info("{service} listening on {address}", service=self.name, address=address)
+
+    def reload_tls(self) -> None:
+        """
+        Read this TLS listener's certificate and key files again: new
+        connections get the new certificate, open ones keep theirs.
+
+        :raises EndpointError: when the files cannot be read; the listener
+            keeps the certificate it had.
+        """
+        if not self.tls or self.port is None:
+            return
+        # Twisted parses the files when it builds the endpoint; the running
+        # port's TLS factory then takes the new context, as listenSSL set it up.
+        endpoint = stream_server_endpoint(self._reactor, self.description)
+        from twisted.protocols.tls import TLSMemoryBIOFactory, _convertToAppropriateFactory
+
+        factory = getattr(self.port, "factory", None)
+        if not isinstance(factory, TLSMemoryBIOFactory):  # pragma: no cover - not a listenSSL port
+            return
+        factory._creatorCallable = _convertToAppropriateFactory(False, endpoint._sslContextFactory)
 
     def startService(self) -> None:
         if self.port is None:

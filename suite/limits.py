@@ -37,35 +37,35 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = clock.seconds()
 
-    def consume(self, amount: float = 1.0, now: float | None = None) -> bool:
+    def consume(self) -> bool:
         """
-        Take ``amount`` tokens if the bucket holds them.  ``now`` saves a
-        clock read when the caller has one.
+        Take one token if the bucket holds one.
 
         :return: ``True`` when the event is allowed, ``False`` when it exceeds
             the rate (and nothing is taken).
         """
         if self.rate is None:
             return True
-        if now is None:
-            now = self._clock.seconds()
+        now = self._clock.seconds()
         tokens = self._tokens + (now - self._stamp) * self.rate
         if tokens > self.burst:
             tokens = self.burst
         self._stamp = now
-        if tokens >= amount:
-            self._tokens = tokens - amount
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
             return True
         self._tokens = tokens
         return False
 
-    @property
-    def tokens(self) -> float:
-        """Tokens available now."""
-        if self.rate is None:
-            return self.burst
-        elapsed = self._clock.seconds() - self._stamp
-        return min(self.burst, self._tokens + elapsed * self.rate)
+    def reconfigure(self, rate: float | None, burst: float) -> None:
+        """Change the rate and burst, keeping the tokens earned so far (up to the new burst)."""
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive or None, not {rate!r}")
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = min(self._tokens, self.burst)
 
 
 class RateLimiterTable:
@@ -83,6 +83,11 @@ class RateLimiterTable:
     (spoofed UDP sources included); a global cap in front of the table
     bounds the total rate.
 
+    Because tokens arrive once per ``interval``, a bucket holds at least one
+    interval's worth (``rate * interval``) even when ``burst`` is smaller:
+    otherwise every rate above ``burst / interval`` would silently be capped
+    there.
+
     :meth:`start` runs the refill timer on ``clock``; :meth:`stop` ends it.
     """
 
@@ -98,13 +103,32 @@ class RateLimiterTable:
             raise ValueError(f"max_keys must be at least 1, not {max_keys!r}")
         if rate is not None and rate <= 0:
             raise ValueError(f"rate must be positive or None, not {rate!r}")
-        self.rate = rate
-        self.burst = float(burst)
         self.max_keys = max_keys
         self.interval = interval
+        self.rate = rate
+        self.burst = self._capacity(rate, burst, interval)
         self._clock = clock
         self._tokens: dict[Hashable, float] = {}
         self._timer: LoopingCall | None = None
+
+    @staticmethod
+    def _capacity(rate: float | None, burst: float, interval: float) -> float:
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        return max(float(burst), (rate or 0.0) * interval)
+
+    def reconfigure(self, rate: float | None, burst: float) -> None:
+        """Change the rate and burst; buckets seen so far keep their tokens (up to the new burst)."""
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive or None, not {rate!r}")
+        running = self._timer is not None
+        self.stop()
+        self.rate = rate
+        self.burst = self._capacity(rate, burst, self.interval)
+        for key, value in list(self._tokens.items()):
+            self._tokens[key] = min(value, self.burst - 1.0)
+        if running:
+            self.start()
 
     def allow(self, key: Hashable) -> bool:
         """Take one token from ``key``'s bucket; ``True`` if there was one."""
@@ -174,9 +198,25 @@ def peer_host(address: IAddress) -> str | None:
     return getattr(address, "host", None)
 
 
+def peer_text(address: IAddress) -> str:
+    """
+    A peer address as people write it in logs: ``127.0.0.1:5555``,
+    ``[::1]:5555``, or ``unix`` for a local socket; never a ``repr``.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None:
+        return "local"
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
 class ConnectionLimit:
     """
     Caps on concurrent connections: a total, and optionally one per peer host.
+    (Superseded by :class:`suite.admission.AdmissionPolicy`, which also
+    refuses and logs; kept while the file service moves over.)
 
     ``None`` for either cap means "no cap".  A service calls :meth:`acquire`
     when a connection arrives and :meth:`release` when it ends.
@@ -218,10 +258,6 @@ class ConnectionLimit:
             else:
                 del self._per_host[host]
 
-    def count(self, host: str) -> int:
-        """Admitted connections from ``host`` now."""
-        return self._per_host.get(host, 0)
-
 
 class ThrottledLog:
     """
@@ -246,4 +282,39 @@ class ThrottledLog:
         self._log.warn(format + " ({suppressed} similar suppressed)", suppressed=self.suppressed, **kwargs)
         self.suppressed = 0
         self._next = now + self.interval
+        return True
+
+
+class PeerLog:
+    """
+    A log line at most once per ``interval`` seconds per peer host: a peer
+    that is refused a thousand times is logged once, with the count of what
+    was suppressed since; other peers are still logged.  Remembers at most
+    ``max_peers`` hosts (the oldest forgotten first), so memory is bounded
+    whatever the number of peers.
+    """
+
+    def __init__(self, log: Logger, clock: IReactorTime, interval: float = 60.0, max_peers: int = 4096) -> None:
+        self._log = log
+        self._clock = clock
+        self.interval = interval
+        self.max_peers = max_peers
+        #: host -> (when it may be logged again, lines suppressed since)
+        self._peers: dict[str, tuple[float, int]] = {}
+
+    def warn(self, host: str, format: str, **kwargs: Any) -> bool:
+        """Log ``format`` for ``host`` unless it was logged lately; ``True`` if logged."""
+        now = self._clock.seconds()
+        seen = self._peers.get(host)
+        if seen is not None and now < seen[0]:
+            self._peers[host] = (seen[0], seen[1] + 1)
+            return False
+        suppressed = seen[1] if seen is not None else 0
+        self._peers.pop(host, None)
+        if len(self._peers) >= self.max_peers:
+            del self._peers[next(iter(self._peers))]  # dicts keep insertion order
+        self._peers[host] = (now + self.interval, 0)
+        if suppressed:
+            format += " ({suppressed} more from this host suppressed)"
+        self._log.warn(format, suppressed=suppressed, **kwargs)
         return True

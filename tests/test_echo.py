@@ -68,7 +68,7 @@ def connect_eager(
 ) -> tuple[EchoProtocol, StringTransport, FakeSocket]:
     """An echo connection in memory, in eager mode, over a fake socket."""
     sock = FakeSocket(room)
-    monkeypatch.setattr("suite.echo._socket_send", lambda transport: sock.send)
+    monkeypatch.setattr("suite.echo.tcp._socket_send", lambda transport: sock.send)
     proto, transport = connect_in_memory(factory)
     return proto, transport, sock
 
@@ -126,7 +126,7 @@ def test_max_buffer_must_be_positive() -> None:
 
 
 def test_only_plain_sockets_are_written_eagerly() -> None:
-    from suite.echo import _socket_send
+    from suite.echo.tcp import _socket_send
 
     assert _socket_send(StringTransport()) is None
 
@@ -471,7 +471,7 @@ async def test_loopback_connection_cap(echo_port) -> None:
     reason = await third.lost
     assert bytes(third.received) == b"error: too many connections (limit 2)\r\n"
     assert isinstance(reason, ConnectionDone)
-    await factory.closed.get()  # the server saw the refused one go
+    assert factory.admission.refused == {"max-connections": 1}
     first.transport.write(b"+more")
     assert await first.wait_for(9) == b"ping+more"
     first.transport.loseConnection()
@@ -504,7 +504,7 @@ async def test_loopback_idle_timeout_aborts_with_pending_output(echo_port) -> No
     await factory.paused
     reason = await client.lost
     assert isinstance(reason, (ConnectionDone, ConnectionLost))
-    assert factory.connections.total == 0
+    assert factory.admission.open == 0
 
 
 # --- UDP echo on loopback -------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel
 
-from suite.limits import ConnectionLimit, RateLimiterTable, ThrottledLog, TokenBucket
+from suite.limits import ConnectionLimit, PeerLog, RateLimiterTable, ThrottledLog, TokenBucket, peer_text
 
 
 def test_bucket_allows_burst_then_rate() -> None:
@@ -20,7 +20,6 @@ def test_bucket_never_exceeds_burst() -> None:
     clock = Clock()
     bucket = TokenBucket(rate=100, burst=3, clock=clock)
     clock.advance(1000)
-    assert bucket.tokens == 3
     assert sum(bucket.consume() for _ in range(10)) == 3
 
 
@@ -105,7 +104,6 @@ def test_connection_limit_per_host() -> None:
     assert limit.acquire("10.0.0.2") is None
     assert limit.acquire(None) is None  # UNIX sockets have no host
     limit.release("10.0.0.1")
-    assert limit.count("10.0.0.1") == 0
     assert limit.acquire("10.0.0.1") is None
 
 
@@ -120,3 +118,63 @@ def test_throttled_log() -> None:
     assert throttled.warn("bad {x}", x=4)
     assert [(e["x"], e["suppressed"]) for e in events] == [(1, 0), (4, 2)]
     assert all(e["log_level"] == LogLevel.warn for e in events)
+
+
+def test_bucket_reconfigure_keeps_what_was_earned() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=1, burst=10, clock=clock)
+    assert sum(bucket.consume() for _ in range(4)) == 4
+    bucket.reconfigure(rate=1, burst=3)  # 6 left, capped at the new burst
+    assert sum(bucket.consume() for _ in range(10)) == 3
+    bucket.reconfigure(rate=None, burst=3)
+    assert all(bucket.consume() for _ in range(100))
+
+
+def test_rate_table_honours_a_rate_above_burst_per_interval() -> None:
+    """--udp-rate 10000000 with the default burst: the rate holds, not burst/interval."""
+    clock = Clock()
+    table = RateLimiterTable(rate=10_000_000, burst=2000, clock=clock, interval=0.1)
+    table.start()
+    answered = 0
+    for _ in range(10):  # one second
+        answered += sum(table.allow("a") for _ in range(200_000))
+        clock.advance(0.1)
+    assert answered >= 1_000_000  # 200,000 sent per interval, all within the rate
+    table.stop()
+
+
+def test_rate_table_reconfigure() -> None:
+    clock = Clock()
+    table = RateLimiterTable(rate=1, burst=5, clock=clock)
+    table.start()
+    assert sum(table.allow("a") for _ in range(10)) == 5
+    table.reconfigure(rate=100, burst=5)
+    clock.advance(0.1)  # 10 tokens per interval now: the bucket holds at least one interval's worth
+    assert sum(table.allow("a") for _ in range(20)) == 10
+    table.reconfigure(rate=None, burst=5)
+    assert all(table.allow("a") for _ in range(100))
+    table.stop()
+    assert not clock.getDelayedCalls()
+
+
+def test_peer_log_is_once_per_host_and_bounded() -> None:
+    events: list[dict] = []
+    clock = Clock()
+    log = PeerLog(Logger(observer=events.append), clock, interval=60, max_peers=2)
+    assert log.warn("10.0.0.1", "refused {peer}", peer="10.0.0.1:1")
+    assert not log.warn("10.0.0.1", "refused {peer}", peer="10.0.0.1:2")
+    assert log.warn("10.0.0.2", "refused {peer}", peer="10.0.0.2:1")  # another host: logged
+    clock.advance(60)
+    assert log.warn("10.0.0.1", "refused {peer}", peer="10.0.0.1:3")
+    assert [(e["peer"], e["suppressed"]) for e in events] == [("10.0.0.1:1", 0), ("10.0.0.2:1", 0), ("10.0.0.1:3", 1)]
+    for i in range(1000):
+        log.warn(f"192.0.2.{i % 250}", "x")
+    assert len(log._peers) <= 2
+
+
+def test_peer_text() -> None:
+    from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+
+    assert peer_text(IPv4Address("TCP", "127.0.0.1", 5555)) == "127.0.0.1:5555"
+    assert peer_text(IPv6Address("TCP", "::1", 5555)) == "[::1]:5555"
+    assert peer_text(UNIXAddress(b"/tmp/s")) == "local"

@@ -31,7 +31,7 @@ def build(tmp_path: Path):
     def build(*args: str) -> list[ListeningService]:
         if "--storage" not in args:
             args = (*args, "--storage", str(tmp_path / "files"))
-        return list(tap.makeService(parse(*args)))
+        return [s for s in tap.makeService(parse(*args)) if isinstance(s, ListeningService)]
 
     return build
 
@@ -133,7 +133,7 @@ def test_limit_flags_reach_the_services(build) -> None:
     )
     echo, udp = services[0].target, services[1].target
     assert isinstance(echo, EchoFactory) and isinstance(udp, UDPEchoProtocol)
-    assert echo.connections.max_total == 5
+    assert echo.admission.max_connections == 5
     assert echo.idle_timeout is None
     assert echo.max_buffer == 1 << 20
     assert (udp.per_source.rate, udp.per_source.burst) == (7, 3)
@@ -152,8 +152,8 @@ def test_chat_flags_reach_the_factory(build) -> None:
     assert isinstance(chat, ChatFactory)
     assert chat.server.history == 5
     assert (chat.max_line, chat.flood_rate, chat.flood_burst, chat.max_pending) == (100, None, 7, None)
-    assert (chat.connections.max_total, chat.connections.max_per_host) == (9, 3)
-    assert chat.per_ip_exempt == {"127.0.0.1", "::1"}
+    assert (chat.admission.max_connections, chat.admission.max_per_ip) == (9, 3)
+    assert chat.admission.exempt == {"127.0.0.1", "::1"}
     assert chat.idle_timeout == 60
 
 
@@ -197,7 +197,7 @@ def test_upload_defaults(build) -> None:
 
 def test_zero_disables_connection_cap(build) -> None:
     (service,) = build("--mode", "echo", "--echo-max-connections", "0")
-    assert service.target.connections.max_total is None
+    assert service.target.admission.max_connections is None
 
 
 def test_make_service_tree(build) -> None:
@@ -209,8 +209,9 @@ def test_make_service_tree(build) -> None:
 @pytest.mark.parametrize(
     "args, complaint",
     [
-        (["--workers", "2"], "chat, upload keeps its state in one process"),
-        (["--workers", "2", "--mode", "chat"], "chat keeps its state"),
+        (["--workers", "2"], "which chat, upload does not allow: it keeps its state in one process"),
+        (["--workers", "2", "--mode", "chat"], "which chat does not allow"),
+        (["--workers", "2", "--mode", "echo,udp-echo,upload"], "which upload does not allow"),
         (["--workers", "2", "--mode", "echo", "--listen", "unix:/tmp/x"], "needs a tcp:, tcp6: or udp: address"),
         (["--workers", "0"], "at least 1"),
     ],
@@ -220,12 +221,38 @@ def test_workers_usage_errors(args: list[str], complaint: str) -> None:
         parse(*args)
 
 
-def test_workers_get_the_same_options() -> None:
-    options = parse("--mode", "echo", "--workers", "3", "--echo-max-connections", "7",
-                    "--udp-deny-port", "9000", "--listen", "tcp:0:interface=127.0.0.1")
-    assert sorted(options.arguments()) == sorted([
-        "--mode=echo", "--workers=3", "--echo-listen=tcp:0:interface=127.0.0.1",
-        "--echo-max-connections=7", "--udp-deny-port=9000",
-    ])
+def test_workers_get_the_same_options(tmp_path: Path) -> None:
+    config = tmp_path / "netsuite.toml"
+    config.write_text("echo-idle-timeout = 30\n")
+    options = parse("--mode", "echo", "--workers", "3", "--echo-max-connections", "7", "--reuse-port",
+                    "--udp-deny-port", "9000", "--listen", "tcp:0:interface=127.0.0.1", "--config", str(config))
+    assert options.arguments() == [
+        "--mode=echo", "--workers=3", "--echo-max-connections=7", "--reuse-port",
+        "--udp-deny-port=9000", "--listen=tcp:0:interface=127.0.0.1", f"--config={config}",
+    ]
     again = parse(*options.arguments())
     assert again["echo-max-connections"] == 7 and again["udp-deny-port"] == [9000]
+    assert again["echo-idle-timeout"] == 30 and again["reuse-port"]
+
+
+def test_several_modes(build) -> None:
+    assert [s.name for s in build("--mode", "upload, chat,upload")] == ["upload", "chat"]
+    assert parse("--mode", "chat,all")["mode"] == "all"
+
+
+def test_help_lists_every_service() -> None:
+    from suite.registry import SERVICES
+
+    text = str(tap.Options())
+    for service in SERVICES:
+        assert f"--{service.name}-listen" in text
+        assert service.summary in tap.Options.longdesc
+
+
+def test_plugin_description_names_every_service() -> None:
+    from suite.registry import SERVICES
+
+    (maker,) = [maker for maker in getPlugins(IServiceMaker) if maker.tapname == "netsuite"]
+    description = maker.description
+    for service in SERVICES:
+        assert service.summary in description, f"the plugin description does not mention {service.name}"

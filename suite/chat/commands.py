@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from suite.chat.rooms import ChatServer, ChatUser
 from suite.chat.wire import ErrorCode
 
-if TYPE_CHECKING:
-    from suite.chat.protocol import ChatProtocol
-    from suite.chat.rooms import ChatServer
+__all__ = ["COMMANDS", "Command", "CommandUser", "run_command"]
 
-__all__ = ["COMMANDS", "Command", "run_command"]
+
+class CommandUser(ChatUser, Protocol):
+    """A user who types commands: a :class:`ChatUser` that can also leave (``/quit``)."""
+
+    def quit(self, reason: str) -> None:
+        """Leave the chat, telling the room ``reason``."""
 
 
 @dataclass(frozen=True)
@@ -21,11 +25,11 @@ class Command:
 
     usage: str
     summary: str
-    run: Callable[[ChatServer, ChatProtocol, list[str]], None]
+    run: Callable[[ChatServer, CommandUser, list[str]], None]
     needs: int = 0  #: arguments that must be present
 
 
-def _help(server: ChatServer, user: ChatProtocol, args: list[str]) -> None:
+def _help(server: ChatServer, user: CommandUser, args: list[str]) -> None:
     for command in COMMANDS.values():
         server.notice(user, "help", f"{command.usage} - {command.summary}")
     server.notice(user, "help", "a line starting with // sends a message starting with /")
@@ -43,7 +47,7 @@ COMMANDS: dict[str, Command] = {
     "help": Command("/help", "this list", _help),
 }
 
-def run_command(server: ChatServer, user: ChatProtocol, line: str) -> None:
+def run_command(server: ChatServer, user: CommandUser, line: str) -> None:
     """Run ``line``, which starts with ``/``; errors go to ``user`` alone."""
     name, _, rest = line[1:].partition(" ")
     command = COMMANDS.get(name.lower())

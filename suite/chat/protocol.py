@@ -11,40 +11,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from twisted.internet.interfaces import IPushProducer, IReactorTime, ITCPTransport
-from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.interfaces import IReactorTime, ITCPTransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
+from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactory
 from suite.chat import wire
 from suite.chat.commands import run_command
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import ErrorCode
-from suite.limits import ConnectionLimit, TokenBucket, cancel_call, close_then_abort, peer_host
+from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_text
+from suite.lines import BoundedLineReceiver
 
 __all__ = ["ChatFactory", "ChatProtocol"]
 
 
-@implementer(IPushProducer)
-class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
+class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     """
     One chat user's connection.
 
-    It is also the streaming producer of its own transport: when the
-    transport's buffer is full (the client is not reading), output waits in
-    a queue of at most ``factory.max_pending`` bytes; beyond that the client
-    is disconnected with ``send-queue-exceeded``.
+    Lines are read by :class:`suite.lines.BoundedLineReceiver` (bounded
+    length, a batch per read, a line budget per turn, no reading while the
+    client's output is backed up).  When the transport's buffer is full (the
+    client is not reading), output waits in a queue of at most
+    ``factory.max_pending`` bytes; beyond that the client is disconnected
+    with ``send-queue-exceeded``.
     """
 
     factory: ChatFactory
     log = Logger()
-    delimiter = b"\n"
 
     nick: str = ""
     room: ChatRoom | None = None
@@ -52,46 +53,38 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
     def __init__(self) -> None:
         self._outbox: list[bytes] = []
         self._outbox_size = 0
-        self._paused = False
         self._closing = False
-        self._admitted = False
-        self._discarding = False
         self._telnet_pending = b""
-        self._flood_strikes = 0
+        self._flooding = False
+        self._flood_rejected = 0
+        self._flood_last = 0.0
         self._bucket: TokenBucket | None = None
         self._abort_call: Any = None
+
+    @property  # type: ignore[override]
+    def MAX_LENGTH(self) -> int:  # noqa: N802 - the line receiver's name
+        """The factory's line limit, so a reload applies to open connections."""
+        return self.factory.max_line
 
     # -- connection life -------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        self.MAX_LENGTH = factory.max_line
-        host = peer_host(self.transport.getPeer())
-        refusal = factory.admit(host)
-        if refusal is not None:
-            self._closing = True
-            self.log.info("refused {host}: {reason}", host=host, reason=refusal)
-            self.transport.write(wire.error_line(ErrorCode.TOO_MANY_CONNECTIONS, refusal))
-            self.transport.loseConnection()
-            return
-        self._admitted = True
         _set_no_delay(self.transport)
-        self.transport.registerProducer(self, True)
-        if factory.flood_rate is not None:
-            self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor)
+        super().connectionMade()
+        self.reset_flood_control()
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.idle_timeout)
         factory.server.connect(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        self.stopLineTurns()
         self._closing = True
         self._outbox.clear()
-        if self._admitted:
-            self._admitted = False
-            self.factory.release(peer_host(self.transport.getPeer()))
-            self.factory.server.disconnect(self, "connection lost")
+        self.factory.server.disconnect(self, "connection lost")
         cancel_call(self._abort_call)
+        super().connectionLost(reason)
 
     def close(self, line: bytes | None, reason: str) -> None:
         """
@@ -103,6 +96,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
             return
         self.factory.server.disconnect(self, reason)
         self._closing = True
+        self.pauseReading("closing")
         self.setTimeout(None)
         self.flush(force=True)
         if line is not None:
@@ -124,7 +118,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
     # -- input -----------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        """Split ``data`` into lines; the lines of one read are answered in one write per recipient."""
+        """Remove telnet commands, then read lines (see :class:`BoundedLineReceiver`)."""
         if self._closing:
             return
         self.resetTimeout()
@@ -135,41 +129,11 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
             self._telnet_pending = pending if len(pending) <= wire.TELNET_MAX_PENDING else b""
             if replies:
                 self.deliver(replies)
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if lines:
-            if self._discarding:
-                # The end of an over-long line, already reported: drop it.
-                del lines[0]
-                self._discarding = False
-            else:
-                lines[0] = self._buffer + lines[0]
-            self._buffer = rest
-        elif not self._discarding:
-            self._buffer += rest
-        if len(lines) > 1:
-            # Several lines in one read: one write per recipient for all of them.
-            with self.factory.server.batch():
-                self._lines_received(lines)
-        else:
-            self._lines_received(lines)
+        super().dataReceived(data)
 
-    def _lines_received(self, lines: list[bytes]) -> None:
-        for line in lines:
-            if self._closing:
-                return
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if len(line) > self.MAX_LENGTH:
-                self.lineLengthExceeded(line)
-            else:
-                self.lineReceived(line)
-        if len(self._buffer) > self.MAX_LENGTH + 1:  # +1: room for a CR
-            # No newline yet and already too long: reject it now, and drop
-            # the rest of it as it arrives, so memory stays bounded.
-            self._buffer = b""
-            self._discarding = True
-            self.lineLengthExceeded(b"")
+    def lineBatch(self) -> AbstractContextManager[Any]:
+        """Several lines in one read: one write per recipient for all of them."""
+        return self.factory.server.batch()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.factory.server.error(
@@ -177,7 +141,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         )
 
     def lineReceived(self, line: bytes) -> None:
-        if not line.strip():
+        if self._closing or not line.strip():
             return
         if not self._allowed_by_flood_control():
             return
@@ -192,21 +156,50 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         else:
             server.say(self, text[1:] if text.startswith("//") else text)
 
-    def _allowed_by_flood_control(self) -> bool:
-        bucket = self._bucket
-        if bucket is None or bucket.consume():
-            self._flood_strikes = 0
-            return True
-        self._flood_strikes += 1
+    def reset_flood_control(self) -> None:
+        """(Re)build this connection's flood bucket from the factory's settings."""
         factory = self.factory
-        if self._flood_strikes == 1:
+        if factory.flood_rate is None:
+            self._bucket = None
+        elif self._bucket is None:
+            self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor)
+        else:
+            self._bucket.reconfigure(factory.flood_rate, factory.flood_burst)
+
+    def _allowed_by_flood_control(self) -> bool:
+        """
+        The flood rule of docs/protocols/chat.md: lines over the rate are
+        rejected; the first rejection warns; a client that goes on sending
+        faster than the rate (more than ``flood_burst`` lines rejected since
+        the warning) is disconnected.  The warning is forgotten once the
+        client has sent nothing rejected for as long as a full bucket takes
+        to refill.
+        """
+        bucket = self._bucket
+        if bucket is None:
+            return True
+        factory = self.factory
+        now = factory.reactor.seconds()
+        if bucket.consume():
+            if self._flooding and now - self._flood_last >= factory.flood_burst / factory.flood_rate:
+                self._flooding = False
+                self._flood_rejected = 0
+            return True
+        self._flood_last = now
+        if not self._flooding:
+            self._flooding = True
+            self._flood_rejected = 0
             factory.server.error(
                 self, ErrorCode.FLOOD,
                 f"too many lines (limit {factory.flood_rate:g}/s, burst {factory.flood_burst}); "
-                "lines are rejected until you slow down",
+                "lines are rejected until you slow down; keep on and you are disconnected",
             )
-        elif self._flood_strikes > factory.flood_burst:
-            self.log.info("disconnecting {nick} for flooding", nick=self.nick)
+            return False
+        self._flood_rejected += 1
+        if self._flood_rejected > factory.flood_burst:
+            self.log.info(
+                "disconnecting {nick} ({peer}) for flooding", nick=self.nick, peer=peer_text(self.transport.getPeer())
+            )
             self.close(wire.error_line(ErrorCode.FLOOD, "disconnected for flooding"), "flood")
         return False
 
@@ -221,7 +214,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
         # Only output held back for a client that is not reading counts; a
         # reading client's queue is written at the end of the current batch.
         limit = self.factory.max_pending
-        if self._paused and limit is not None and self._outbox_size > limit:
+        if self.output_blocked and limit is not None and self._outbox_size > limit:
             self.log.info("disconnecting {nick}: send queue exceeded", nick=self.nick)
             self._outbox.clear()
             self._outbox_size = 0
@@ -232,7 +225,7 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
 
     def deliver(self, data: bytes) -> None:
         """Write ``data`` now, or queue it while the client is not reading."""
-        if self._paused or self._outbox:
+        if self.output_blocked or self._outbox:
             self.enqueue(data)
             self.flush()
         elif not self._closing:
@@ -241,23 +234,16 @@ class ChatProtocol(LineOnlyReceiver, TimeoutMixin):
     def flush(self, force: bool = False) -> None:
         """Write the queue, in one write, unless the client is not reading."""
         outbox = self._outbox
-        if not outbox or (self._paused and not force) or (self._closing and not force):
+        if not outbox or (self.output_blocked and not force) or (self._closing and not force):
             return
         data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
         outbox.clear()
         self._outbox_size = 0
         self.transport.write(data)
 
-    # IPushProducer, for our own transport.
-    def pauseProducing(self) -> None:
-        self._paused = True
-
-    def resumeProducing(self) -> None:
-        self._paused = False
+    def outputResumed(self) -> None:
+        """The client reads again: send what waited."""
         self.flush()
-
-    def stopProducing(self) -> None:
-        self._paused = True
 
 
 def _set_no_delay(transport: Any) -> None:
@@ -272,17 +258,18 @@ def _set_no_delay(transport: Any) -> None:
         transport = getattr(transport, "transport", None)  # TLS wraps TCP
 
 
-class ChatFactory(Factory):
+class ChatFactory(AdmittingFactory):
     """
     Builds :class:`ChatProtocol` connections sharing one :class:`ChatServer`.
 
-    Every limit is a keyword argument; ``None`` disables it.
+    Every limit is a keyword argument; ``None`` disables it.  :meth:`configure`
+    changes them while running (open connections included).
 
     :param server: the chat state (a new one with ``history`` if not given).
     :param max_line: longest accepted line in bytes, excluding the line end.
     :param flood_rate: lines per second per connection (sustained).
     :param flood_burst: lines a connection may send at once; also how many
-        rejected lines in a row end the connection.
+        more lines rejected after the flood warning end the connection.
     :param max_pending: bytes of output a client may leave unread.
     :param max_connections: concurrent connections in total.
     :param max_per_ip: concurrent connections per client IP address.
@@ -319,34 +306,51 @@ class ChatFactory(Factory):
         close_grace: float = DEFAULT_CLOSE_GRACE,
         reactor: IReactorTime | None = None,
     ) -> None:
+        self.reactor = or_global_reactor(reactor)
+        self.server = server if server is not None else ChatServer(history=history)
+        self.admission = AdmissionPolicy(
+            "chat", max_connections=max_connections, max_per_ip=max_per_ip, exempt=per_ip_exempt,
+            refusal_line=lambda text: wire.error_line(ErrorCode.TOO_MANY_CONNECTIONS, text),
+            clock=self.reactor,
+        )
+        self.close_grace = close_grace
+        self.idle_timeout: float | None = None
+        self.configure(
+            max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst,
+            max_pending=max_pending, idle_timeout=idle_timeout,
+        )
+
+    def configure(
+        self,
+        *,
+        max_line: int | None,
+        flood_rate: float | None,
+        flood_burst: int,
+        max_pending: int | None,
+        idle_timeout: float | None,
+    ) -> None:
+        """Set the per-connection limits, for new connections and those already open."""
         if max_line is not None and max_line < 1:
             raise ValueError(f"max_line must be at least 1 or None, not {max_line!r}")
         if flood_burst < 1:
             raise ValueError(f"flood_burst must be at least 1, not {flood_burst!r}")
-        reactor = or_global_reactor(reactor)
-        self.server = server if server is not None else ChatServer(history=history)
         # No line limit means lines as long as memory allows: the operator's call.
         self.max_line = max_line or sys.maxsize
         self.flood_rate = flood_rate or None
         self.flood_burst = flood_burst
         self.max_pending = max_pending or None
-        self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
-        self.per_ip_exempt = frozenset(per_ip_exempt)
-        self.idle_timeout = idle_timeout or None
-        self.close_grace = close_grace
-        self.reactor = reactor
+        old_timeout, self.idle_timeout = self.idle_timeout, idle_timeout or None
+        for user in self.connections():
+            user.reset_flood_control()
+            if self.idle_timeout != old_timeout:
+                user.setTimeout(self.idle_timeout)
 
-    def admit(self, host: str | None) -> str | None:
-        """Count a new connection; the reason it is refused, or ``None``."""
-        return self.connections.acquire(None if host in self.per_ip_exempt else host)
-
-    def release(self, host: str | None) -> None:
-        """Forget a connection counted by :meth:`admit`."""
-        self.connections.release(None if host in self.per_ip_exempt else host)
+    def connections(self) -> list[ChatProtocol]:
+        """This factory's open connections."""
+        return [user for user in self.server.users.values() if isinstance(user, ChatProtocol) and user.factory is self]
 
     def stopFactory(self) -> None:
         """The service is stopping: tell everyone, and close."""
         line = wire.error_line(ErrorCode.SERVER_SHUTDOWN, "the server is shutting down")
-        for user in list(self.server.users.values()):
-            if isinstance(user, ChatProtocol) and user.factory is self:
-                user.close(line, "server shutdown")
+        for user in self.connections():
+            user.close(line, "server shutdown")

@@ -21,9 +21,15 @@ class Harness:
         self.factory = ChatFactory(reactor=self.clock, **kwargs)  # type: ignore[arg-type]
         self._ports = iter(range(40000, 50000))
 
+    def run_turns(self) -> None:
+        """Let the reactor turn until nothing is due now (lines waiting for their turn)."""
+        while any(call.getTime() <= self.clock.seconds() for call in self.clock.getDelayedCalls()):
+            self.clock.advance(0)
+
     def connect(self, host: str = "192.0.2.1", nick: str | None = None) -> User:
-        proto = self.factory.buildProtocol(None)
-        transport = StringTransport(peerAddress=IPv4Address("TCP", host, next(self._ports)))
+        address = IPv4Address("TCP", host, next(self._ports))
+        proto = self.factory.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
         proto.makeConnection(transport)
         user = User(proto, transport)
         if nick:
@@ -420,7 +426,21 @@ def test_flood_control_off() -> None:
     chat = Harness(flood_rate=None)
     alice = chat.connect(nick="alice")
     alice.send(b"x\n" * 5000)
+    chat.run_turns()
     assert len(alice.lines()) == 5000
+
+
+def test_pipelined_lines_take_turns() -> None:
+    """A client that pipelines thousands of lines gets a budget per reactor turn; the rest waits."""
+    chat = Harness(flood_rate=None)
+    alice = chat.connect(nick="alice")
+    alice.send(b"x\n" * 2500)
+    assert len(alice.lines()) == ChatProtocol.MAX_LINES_PER_TURN
+    assert alice.transport.producerState == "paused"
+    # (task.Clock runs the next turns at once; the reactor runs other I/O between them.)
+    chat.clock.advance(0)
+    assert len(alice.lines()) == 1500
+    assert alice.transport.producerState == "producing"
 
 
 def test_send_queue_cap_disconnects_slow_reader() -> None:
@@ -495,7 +515,7 @@ def test_connection_cap() -> None:
     assert refused.transport.value() == b"!!! too-many-connections: too many connections (limit 2)\n"
     assert refused.transport.disconnecting
     refused.drop(ConnectionDone)
-    assert chat.factory.connections.total == 2
+    assert chat.factory.admission.open == 2
 
 
 def test_per_ip_cap_and_exemption() -> None:
@@ -522,7 +542,7 @@ def test_per_ip_slot_freed_on_disconnect() -> None:
 def test_unix_socket_clients_have_no_ip_cap() -> None:
     chat = Harness(max_per_ip=1)
     for _ in range(3):
-        proto = chat.factory.buildProtocol(None)
+        proto = chat.factory.buildProtocol(UNIXAddress(None))
         transport = StringTransport(peerAddress=UNIXAddress(None))
         proto.makeConnection(transport)
         assert not transport.disconnecting

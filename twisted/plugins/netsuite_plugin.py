@@ -2,9 +2,11 @@
 
 from twisted.application.service import ServiceMaker
 
+# The description names every service of suite.registry (tests/test_tap.py checks it).
 netsuite = ServiceMaker(
     "netsuite",
     "suite.tap",
-    "Event-driven network services: TCP and UDP echo, chat.",
+    "Event-driven network services: TCP echo (RFC 862), UDP echo, "
+    "line-based chat for nc and telnet, file upload and download.",
     "netsuite",
 )

@@ -1,0 +1,103 @@
+"""The file service's descriptor: ``--mode upload`` and its options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.python import usage
+
+from suite.files.server import FileFactory
+from suite.files.storage import Storage
+from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, size
+
+__all__ = ["STORAGE_OPTIONS", "UPLOAD_SERVICE", "read_token", "shared_storage"]
+
+
+def token_file(path: str) -> str:
+    """A readable, non-empty token file (checked when the options are read)."""
+    read_token(path)
+    return path
+
+
+def read_token(path: str | None) -> bytes | None:
+    """The token in ``path`` (surrounding whitespace removed), or ``None`` for no file."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise usage.UsageError(f"{e.strerror}: {path}") from None
+    if not token:
+        raise usage.UsageError(f"{path} is empty")
+    return token
+
+
+def shared_storage(config: Config, context: ServiceContext) -> Storage:
+    """The process's one :class:`Storage`, shared by every file front (line protocol, HTTP)."""
+    return context.shared("storage", lambda: Storage(
+        config["storage"],
+        max_file_size=config["max-file-size"] or None,
+        quota=config["quota"] or None,
+        min_free=config["min-free"],
+        resume_ttl=config["resume-ttl"],
+        clock=context.reactor,
+    ))
+
+
+def _limits(config: Config) -> dict[str, Any]:
+    return {
+        "max_transfers": config["max-transfers"] or None,
+        "idle_timeout": config["upload-idle-timeout"] or None,
+        "transfer_timeout": config["transfer-timeout"] or None,
+    }
+
+
+def _build(config: Config, context: ServiceContext) -> FileFactory:
+    return FileFactory(
+        shared_storage(config, context),
+        token=read_token(config["token-file"]),
+        max_connections=config["upload-max-connections"] or None,
+        reactor=context.reactor,
+        **_limits(config),
+    )
+
+
+def _reconfigure(factory: FileFactory, config: Config) -> None:
+    for name, value in _limits(config).items():
+        setattr(factory, name, value)
+    factory.token = read_token(config["token-file"])
+    factory.connections.max_total = config["upload-max-connections"] or None
+
+
+#: The options of the file storage, shared by every front that serves it.
+STORAGE_OPTIONS: tuple[Option, ...] = (
+    Option("storage", "netsuite-files",
+           "Directory the file services store files in (created if missing).", reloadable=False),
+    Option("max-file-size", Storage.DEFAULT_MAX_FILE_SIZE, "Largest upload; 0 = no limit.", size, reloadable=False),
+    Option("quota", 0, "Most bytes stored in total; 0 = no quota.", size, reloadable=False),
+    Option("min-free", Storage.DEFAULT_MIN_FREE, "Free disk space every upload must leave.", size, reloadable=False),
+    Option("resume-ttl", Storage.DEFAULT_RESUME_TTL,
+           "Seconds an interrupted upload's data is kept for resuming.", non_negative(float), reloadable=False),
+    Option("token-file", None, "File holding the shared token clients must present (AUTH).", token_file),
+)
+
+UPLOAD_SERVICE = ServiceDescriptor(
+    name="upload",
+    summary="file upload and download",
+    default_listen="tcp:8021:interface=127.0.0.1",
+    build=_build,
+    reconfigure=_reconfigure,
+    docs="docs/protocols/files.md",
+    options=(
+        *STORAGE_OPTIONS,
+        Option("upload-max-connections", FileFactory.DEFAULT_MAX_CONNECTIONS,
+               "Concurrent upload-service connections; 0 = no cap.", non_negative(int)),
+        Option("max-transfers", FileFactory.DEFAULT_MAX_TRANSFERS,
+               "Concurrent uploads and downloads; 0 = no cap.", non_negative(int)),
+        Option("upload-idle-timeout", FileFactory.DEFAULT_IDLE_TIMEOUT,
+               "Seconds an upload-service connection may wait between commands; 0 = never.", non_negative(float)),
+        Option("transfer-timeout", FileFactory.DEFAULT_TRANSFER_TIMEOUT,
+               "Seconds a transfer may make no progress; 0 = never.", non_negative(float)),
+    ),
+)
