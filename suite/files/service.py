@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.python import usage
 
-from suite.files.server import FileFactory
+from suite.files.factory import FileFactory
 from suite.files.storage import Storage
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, size
 
@@ -41,12 +41,25 @@ def shared_storage(config: Config, context: ServiceContext) -> Storage:
         quota=config["quota"] or None,
         min_free=config["min-free"],
         resume_ttl=config["resume-ttl"],
+        umask=config["umask"],
         clock=context.reactor,
     ))
 
 
+def umask(value: str) -> int:
+    """An octal file mode mask such as 077 or 027."""
+    try:
+        mask = int(str(value), 8)
+    except ValueError:
+        raise usage.UsageError(f"expected an octal mask such as 077, got {value!r}") from None
+    if not 0 <= mask <= 0o777:
+        raise usage.UsageError(f"expected an octal mask 000-777, got {value!r}")
+    return mask
+
+
 def _limits(config: Config) -> dict[str, Any]:
     return {
+        "first_command_timeout": config["upload-first-command-timeout"] or None,
         "max_transfers": config["max-transfers"] or None,
         "idle_timeout": config["upload-idle-timeout"] or None,
         "transfer_timeout": config["transfer-timeout"] or None,
@@ -58,6 +71,8 @@ def _build(config: Config, context: ServiceContext) -> FileFactory:
         shared_storage(config, context),
         token=read_token(config["token-file"]),
         max_connections=config["upload-max-connections"] or None,
+        max_per_ip=config["upload-max-per-ip"] or None,
+        auth_delay=config["auth-delay"],
         reactor=context.reactor,
         **_limits(config),
     )
@@ -67,7 +82,9 @@ def _reconfigure(factory: FileFactory, config: Config) -> None:
     for name, value in _limits(config).items():
         setattr(factory, name, value)
     factory.token = read_token(config["token-file"])
+    factory.auth_delay = config["auth-delay"]
     factory.connections.max_total = config["upload-max-connections"] or None
+    factory.connections.max_per_host = config["upload-max-per-ip"] or None
 
 
 #: The options of the file storage, shared by every front that serves it.
@@ -79,6 +96,8 @@ STORAGE_OPTIONS: tuple[Option, ...] = (
     Option("min-free", Storage.DEFAULT_MIN_FREE, "Free disk space every upload must leave.", size, reloadable=False),
     Option("resume-ttl", Storage.DEFAULT_RESUME_TTL,
            "Seconds an interrupted upload's data is kept for resuming.", non_negative(float), reloadable=False),
+    Option("umask", Storage.DEFAULT_UMASK, "Mask of the stored files' and the index's modes (octal).",
+           umask, reloadable=False),
     Option("token-file", None, "File holding the shared token clients must present (AUTH).", token_file),
 )
 
@@ -93,6 +112,14 @@ UPLOAD_SERVICE = ServiceDescriptor(
         *STORAGE_OPTIONS,
         Option("upload-max-connections", FileFactory.DEFAULT_MAX_CONNECTIONS,
                "Concurrent upload-service connections; 0 = no cap.", non_negative(int)),
+        Option("upload-max-per-ip", FileFactory.DEFAULT_MAX_PER_IP,
+               "Concurrent upload-service connections per client IP; 0 = no cap.", non_negative(int)),
+        Option("upload-first-command-timeout", FileFactory.DEFAULT_FIRST_COMMAND_TIMEOUT,
+               "Seconds a new upload-service connection has to send its first command; 0 = never.",
+               non_negative(float)),
+        Option("auth-delay", FileFactory.DEFAULT_AUTH_DELAY,
+               "Seconds a wrong AUTH token waits for its answer (doubling per failure from a host).",
+               non_negative(float)),
         Option("max-transfers", FileFactory.DEFAULT_MAX_TRANSFERS,
                "Concurrent uploads and downloads; 0 = no cap.", non_negative(int)),
         Option("upload-idle-timeout", FileFactory.DEFAULT_IDLE_TIMEOUT,
