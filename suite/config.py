@@ -107,7 +107,7 @@ class ConfigReloader(Service):
     ) -> None:
         self.setName("config")
         self.options = options
-        self.running = running
+        self.services = running
         self.reactor = reactor
         self.workers = workers
         self._previous_handler: Any = None
@@ -143,7 +143,7 @@ class ConfigReloader(Service):
                     option=name, value=self.options[name],
                 )
                 new[name] = self.options[name]
-        for descriptor, service in self.running:
+        for descriptor, service in self.services:
             if descriptor.reconfigure is not None:
                 descriptor.reconfigure(service.target, new)
             try:

@@ -70,6 +70,9 @@ class BoundedLineReceiver(Protocol):
     _resume_call: Any = None
     _processing = False
     _output_blocked = False
+    _transport_paused = False
+    #: Bytes held unread (beyond one line) while lines wait for output to drain.
+    MAX_HELD = 65536
 
     def connectionMade(self) -> None:
         self.transport.registerProducer(self, True)
@@ -90,6 +93,8 @@ class BoundedLineReceiver(Protocol):
         self._buffer = self._buffer + data if self._buffer else data
         if not self._paused:
             self._process()
+        elif not self._transport_paused and len(self._buffer) > self.MAX_LENGTH + self.MAX_HELD:
+            self._pause_transport()
 
     def _process(self) -> None:
         if self._processing:
@@ -199,12 +204,23 @@ class BoundedLineReceiver(Protocol):
         return self._paused
 
     def pauseReading(self, reason: str) -> None:
-        """Stop reading until :meth:`resumeReading` with the same ``reason``."""
+        """
+        Stop handling lines until :meth:`resumeReading` with the same
+        ``reason``, and stop reading from the transport.  While only the
+        output is backed up, the transport is still read until
+        :attr:`MAX_HELD` bytes wait: a TLS transport must read to finish its
+        handshake, which is what unblocks its output.
+        """
         if reason in self._paused:
             return
-        if not self._paused and self.transport is not None:
-            self.transport.pauseProducing()
         self._paused = self._paused | {reason}
+        if reason != OUTPUT:
+            self._pause_transport()
+
+    def _pause_transport(self) -> None:
+        if not self._transport_paused and self.transport is not None:
+            self._transport_paused = True
+            self.transport.pauseProducing()
 
     def resumeReading(self, reason: str) -> None:
         """Lift one reason to pause; read (and handle what waits) when none is left."""
@@ -213,7 +229,9 @@ class BoundedLineReceiver(Protocol):
         self._paused = self._paused - {reason}
         if self._paused or self.transport is None or not self.connected:
             return
-        self.transport.resumeProducing()
+        if self._transport_paused:
+            self._transport_paused = False
+            self.transport.resumeProducing()
         if self._line_mode and self._buffer:
             self._process()
 
@@ -245,7 +263,8 @@ class BoundedLineReceiver(Protocol):
     def resumeProducing(self) -> None:
         self._output_blocked = False
         self.outputResumed()
-        self.resumeReading(OUTPUT)
+        if not self._output_blocked:  # writing what waited may have filled it again
+            self.resumeReading(OUTPUT)
 
     def stopProducing(self) -> None:
         self._output_blocked = True
