@@ -249,3 +249,65 @@ async def test_reuse_port_endpoint_shares_a_port() -> None:
     finally:
         for listening in (first, second, udp, udp2):
             await listening.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_listener_reloads_its_certificate(tmp_path, caplog_events) -> None:
+    """reload_tls: new connections get the new certificate; a broken file keeps the old one."""
+    import shutil
+
+    from twisted.internet import defer, reactor, ssl
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
+
+    from suite.echo import EchoFactory
+    from twisted.internet.error import ConnectionDone
+
+    from tests.helpers import Collector, make_certificate
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    key_a, cert_a = make_certificate(first)
+    key_b, cert_b = make_certificate(second)
+    live_key, live_cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    shutil.copy(key_a, live_key)
+    shutil.copy(cert_a, live_cert)
+    service = ListeningService(
+        "echo", f"ssl:0:interface=127.0.0.1:privateKey={live_key}:certKey={live_cert}",
+        EchoFactory(idle_timeout=None), reactor
+    )
+    service.startService()
+    assert any(e.get("service") == "echo" and e.get("address", "").startswith("tls 127.0.0.1:") for e in caplog_events)
+
+    async def talk_trusting(cert) -> tuple[bytes, BaseException]:
+        """Send ping; what came back, and how the connection ended."""
+        client = Collector()
+        endpoint = wrapClientTLS(
+            ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes())),
+            TCP4ClientEndpoint(reactor, "127.0.0.1", service.port.getHost().port),
+        )
+        await connectProtocol(endpoint, client)
+        client.transport.write(b"ping")
+        await defer.DeferredList([client.wait_for(4), client.lost], fireOnOneCallback=True)
+        client.transport.loseConnection()
+        return bytes(client.received), await client.lost
+
+    async def echo_trusting(cert) -> bytes:
+        received, reason = await talk_trusting(cert)
+        assert isinstance(reason, ConnectionDone), reason
+        return received
+
+    try:
+        assert await echo_trusting(cert_a) == b"ping"
+        shutil.copy(key_b, live_key)
+        shutil.copy(cert_b, live_cert)
+        service.reload_tls()
+        assert await echo_trusting(cert_b) == b"ping"
+        _, reason = await talk_trusting(cert_a)  # the old certificate is gone for new connections
+        assert "certificate verify failed" in str(reason)
+        live_cert.write_text("not a certificate")
+        with pytest.raises(EndpointError):
+            service.reload_tls()
+        assert await echo_trusting(cert_b) == b"ping"  # kept
+    finally:
+        await service.stopService()

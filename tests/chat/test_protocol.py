@@ -422,6 +422,43 @@ def test_flood_rejects_then_disconnects() -> None:
     assert bob.lines()[-1] == "[lobby] <carol> hi"
 
 
+def test_steady_flooder_is_warned_once_then_disconnected() -> None:
+    """200 lines/s, one line every 5 ms, against the default 10/s: one warning, then out."""
+    chat = Harness()
+    alice = chat.connect(nick="alice")
+    bob = chat.connect(nick="bob")
+    chat.clock.advance(10)
+    alice.lines()
+    for _ in range(2000):  # at most 10 s of flooding
+        if alice.transport.disconnecting:
+            break
+        alice.say("spam")
+        chat.clock.advance(0.005)
+    lines = alice.lines()
+    warnings = [line for line in lines if line.startswith("!!! flood: too many lines")]
+    assert len(warnings) == 1
+    assert lines[-1] == "!!! flood: disconnected for flooding"
+    assert chat.clock.seconds() - 10 < 1.0, "disconnected within a second"
+    assert bob.lines()[-1] == "*** leave: alice left lobby (flood)"
+
+
+def test_flood_warning_is_forgotten_after_a_quiet_refill() -> None:
+    chat = Harness(flood_rate=1, flood_burst=3)
+    alice = chat.connect(nick="alice")
+    chat.clock.advance(10)
+    alice.lines()
+    alice.send(b"x\n" * 4)  # three pass, the fourth warns
+    assert alice.lines()[-1].startswith("!!! flood: too many lines")
+    chat.clock.advance(3)  # burst / rate: a full bucket again
+    alice.say("calm")
+    alice.send(b"y\n" * 4)
+    assert [line for line in alice.lines() if line.startswith("!!! flood")] == [
+        "!!! flood: too many lines (limit 1/s, burst 3); lines are rejected until you slow down; "
+        "keep on and you are disconnected"
+    ]
+    assert not alice.transport.disconnecting
+
+
 def test_flood_control_off() -> None:
     chat = Harness(flood_rate=None)
     alice = chat.connect(nick="alice")
