@@ -5,23 +5,23 @@ A bounded line receiver: the framing layer of netsuite's line services.
 channel read with.  Unlike ``twisted.protocols.basic.LineOnlyReceiver`` it
 is built for input nobody vouches for:
 
-- the longest line is :attr:`~BoundedLineReceiver.MAX_LENGTH`; a longer one
-  is reported once (:meth:`~BoundedLineReceiver.lineLengthExceeded`) and
+- the longest line is :attr:`BoundedLineReceiver.MAX_LENGTH`; a longer one
+  is reported once (:meth:`BoundedLineReceiver.lineLengthExceeded`) and
   discarded as it arrives, so memory stays bounded however long it gets;
 - the lines of one read are handed over together
-  (:meth:`~BoundedLineReceiver.lineBatch` wraps them), so a service can
+  (:meth:`BoundedLineReceiver.lineBatch` wraps them), so a service can
   answer a batch with one write per recipient;
-- one connection gets at most :attr:`~BoundedLineReceiver.MAX_LINES_PER_TURN`
+- one connection gets at most :attr:`BoundedLineReceiver.MAX_LINES_PER_TURN`
   lines per turn of the reactor: a client that pipelines thousands of
   commands in one write waits for the next turn, and every other client is
   served in between;
 - reading stops while the connection's own output is backed up (the client
   does not read what it asks for), and while the service says so
-  (:meth:`~BoundedLineReceiver.pauseReading`, e.g. while a command waits for
+  (:meth:`BoundedLineReceiver.pauseReading`, e.g. while a command waits for
   the disk), and resumes with what was already received.
 
 Lines end with LF; a CR before it is removed.  A raw mode hands bytes to
-:meth:`~BoundedLineReceiver.rawDataReceived` instead (a file body).
+:meth:`BoundedLineReceiver.rawDataReceived` instead (a file body).
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ from suite._reactor import or_global_reactor
 
 __all__ = ["BoundedLineReceiver"]
 
-#: Why reading is paused (see :meth:`BoundedLineReceiver.pauseReading`).
-OUTPUT = "output"  #: the transport's send buffer is full
-TURN = "turn"  #: this turn's line budget is spent
+#: A reason to pause reading (see :meth:`BoundedLineReceiver.pauseReading`):
+#: the transport's send buffer is full.
+OUTPUT = "output"
+#: A reason to pause reading: this turn's line budget is spent.
+TURN = "turn"
 
 
 @implementer(IPushProducer)
@@ -197,6 +199,11 @@ class BoundedLineReceiver(Protocol):
             self._buffer = extra + self._buffer
         if not self._paused and self._buffer and not self._processing:
             self._process()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received after the last line end: a line still being typed (or never ended)."""
+        return len(self._buffer) if self._line_mode else 0
 
     @property
     def reading_paused(self) -> frozenset[str]:

@@ -60,6 +60,8 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self._flood_last = 0.0
         self._bucket: TokenBucket | None = None
         self._abort_call: Any = None
+        self._partial_call: Any = None
+        self._partial_told = False
 
     @property  # type: ignore[override]
     def MAX_LENGTH(self) -> int:  # noqa: N802 - the line receiver's name
@@ -80,6 +82,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
         self.stopLineTurns()
+        cancel_call(self._partial_call)
         self._closing = True
         self._outbox.clear()
         self.factory.server.disconnect(self, "connection lost")
@@ -130,6 +133,35 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
             if replies:
                 self.deliver(replies)
         super().dataReceived(data)
+        self._watch_partial_line()
+
+    def _watch_partial_line(self) -> None:
+        """
+        A client that sends text without a line end (a blocking program's
+        ``send("hello")``) is told, once per such line, after
+        ``factory.partial_line_notice`` seconds: otherwise it waits forever
+        for an answer to a line the server has not finished reading.
+        """
+        if not self.pending_bytes:
+            cancel_call(self._partial_call)
+            self._partial_call = None
+            self._partial_told = False
+            return
+        delay = self.factory.partial_line_notice
+        if delay is not None and not self._partial_told and self._partial_call is None and not self._closing:
+            self._partial_call = self.factory.reactor.callLater(delay, self._tell_partial_line)
+
+    def _tell_partial_line(self) -> None:
+        self._partial_call = None
+        if self._closing or not self.pending_bytes:
+            return
+        self._partial_told = True
+        self.log.info("{peer} sent {count} bytes without a line end", peer=peer_text(self.transport.getPeer()),
+                      count=self.pending_bytes)
+        self.deliver(wire.notice_line(
+            "partial",
+            f"your line has no newline yet ({self.pending_bytes} bytes waiting); end each message with Enter (\\n)",
+        ))
 
     def lineBatch(self) -> AbstractContextManager[Any]:
         """Several lines in one read: one write per recipient for all of them."""
@@ -277,6 +309,8 @@ class ChatFactory(AdmittingFactory):
     :param idle_timeout: seconds without input before disconnecting.
     :param close_grace: seconds a closing connection gets to take its last
         line before it is aborted.
+    :param partial_line_notice: seconds text may wait without a line end
+        before the client is told (``*** partial: ...``); ``None``: never.
     """
 
     protocol = ChatProtocol
@@ -289,6 +323,7 @@ class ChatFactory(AdmittingFactory):
     DEFAULT_MAX_CONNECTIONS = 1000
     DEFAULT_MAX_PER_IP = 20
     DEFAULT_CLOSE_GRACE = 5.0
+    DEFAULT_PARTIAL_LINE_NOTICE = 5.0
 
     def __init__(
         self,
@@ -305,6 +340,7 @@ class ChatFactory(AdmittingFactory):
         idle_timeout: float | None = None,
         close_grace: float = DEFAULT_CLOSE_GRACE,
         reactor: IReactorTime | None = None,
+        partial_line_notice: float | None = DEFAULT_PARTIAL_LINE_NOTICE,
     ) -> None:
         self.reactor = or_global_reactor(reactor)
         self.server = server if server is not None else ChatServer(history=history)
@@ -317,7 +353,7 @@ class ChatFactory(AdmittingFactory):
         self.idle_timeout: float | None = None
         self.configure(
             max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst,
-            max_pending=max_pending, idle_timeout=idle_timeout,
+            max_pending=max_pending, idle_timeout=idle_timeout, partial_line_notice=partial_line_notice,
         )
 
     def configure(
@@ -328,6 +364,7 @@ class ChatFactory(AdmittingFactory):
         flood_burst: int,
         max_pending: int | None,
         idle_timeout: float | None,
+        partial_line_notice: float | None = DEFAULT_PARTIAL_LINE_NOTICE,
     ) -> None:
         """Set the per-connection limits, for new connections and those already open."""
         if max_line is not None and max_line < 1:
@@ -339,6 +376,7 @@ class ChatFactory(AdmittingFactory):
         self.flood_rate = flood_rate or None
         self.flood_burst = flood_burst
         self.max_pending = max_pending or None
+        self.partial_line_notice = partial_line_notice or None
         old_timeout, self.idle_timeout = self.idle_timeout, idle_timeout or None
         for user in self.connections():
             user.reset_flood_control()

@@ -24,6 +24,7 @@ def _limits(config: Config) -> dict[str, Any]:
         "flood_burst": config["chat-flood-burst"],
         "max_pending": config["chat-max-pending"] or None,
         "idle_timeout": config["chat-idle-timeout"] or None,
+        "partial_line_notice": config["chat-partial-line-notice"] or None,
     }
 
 
@@ -52,6 +53,9 @@ CHAT_OPTIONS: tuple[Option, ...] = (
            "Bytes of chat output a client may leave unread; 0 = no cap.", non_negative(int)),
     Option("chat-idle-timeout", 0.0,
            "Seconds without input before a chat client is disconnected; 0 = never.", non_negative(float)),
+    Option("chat-partial-line-notice", ChatFactory.DEFAULT_PARTIAL_LINE_NOTICE,
+           "Seconds text may wait without a newline before the client is told; 0 = never.",
+           non_negative(float)),
 )
 
 CHAT_SERVICE = ServiceDescriptor(

@@ -236,3 +236,23 @@ async def test_stop_listening_tells_clients(chat_server) -> None:
     await stop_tracked(factory, port)
     await alice.lost
     assert alice.lines[-1] == "!!! server-shutdown: the server is shutting down"
+
+
+@pytest_twisted.ensureDeferred
+async def test_blocking_client_without_newline_is_told() -> None:
+    """The classic blocking client: sock.send(b"hello"), then recv() forever. It hears why."""
+    from tests.helpers import stop_tracked, track
+
+    factory = track(ChatFactory(max_per_ip=None, partial_line_notice=0.2))
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    try:
+        client = LineClient()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), client)
+        await client.wait_for(r"^\*\*\* join: guest\d+ joined lobby")
+        client.transport.write(b"hello")
+        await client.wait_for(r"^\*\*\* partial: your line has no newline yet \(5 bytes waiting\)")
+        client.transport.write(b"\n")
+        await client.wait_for(r"^\[lobby\] <guest\d+> hello$")
+        await close_all(client)
+    finally:
+        await stop_tracked(factory, port)

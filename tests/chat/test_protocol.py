@@ -682,3 +682,34 @@ def test_telnet_commands_are_removed_and_options_refused(chat: Harness) -> None:
     alice.send(b"\xff\xff\n")
     assert alice.transport.value() == b"!!! invalid-utf8: line is not valid UTF-8; it was rejected\n"
     assert bob.lines() == []
+
+
+def test_a_line_without_newline_is_explained_once() -> None:
+    """A blocking client's send("hello") with no newline: told after a while, once per such line."""
+    chat = Harness(partial_line_notice=5)
+    alice = chat.connect(nick="alice")
+    alice.send(b"hello")
+    chat.clock.advance(4.9)
+    assert alice.lines() == []
+    chat.clock.advance(0.1)
+    assert alice.transport.value().endswith(
+        b"*** partial: your line has no newline yet (5 bytes waiting); end each message with Enter (\\n)\n"
+    )
+    alice.lines()
+    alice.send(b" world")
+    chat.clock.advance(60)
+    assert alice.lines() == [], "told once per line"
+    alice.send(b"\n")
+    assert alice.lines() == ["[lobby] <alice> hello world"]
+    alice.send(b"again")
+    chat.clock.advance(5)
+    assert alice.lines()[-1].startswith("*** partial: your line has no newline yet (5 bytes")
+    alice.drop()
+    assert not chat.clock.getDelayedCalls()
+
+
+def test_partial_line_notice_can_be_off() -> None:
+    chat = Harness(partial_line_notice=None)
+    alice = chat.connect(nick="alice")
+    alice.send(b"hello")
+    assert not chat.clock.getDelayedCalls()
