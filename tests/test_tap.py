@@ -121,6 +121,7 @@ def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
 
 def test_empty_token_file(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("  \n")
+    (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
     with pytest.raises(usage.UsageError, match="is empty"):
         parse("--token-file", str(tmp_path / "token"))
 
@@ -172,6 +173,7 @@ def test_chat_defaults(build) -> None:
 
 def test_upload_flags_reach_the_factory(build, tmp_path: Path) -> None:
     (tmp_path / "token").write_text("s3cret\n")
+    (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
     (service,) = build(
         "--mode", "upload", "--storage", str(tmp_path / "store"), "--max-file-size", "2G",
         "--quota", "10GiB", "--min-free", "1M", "--resume-ttl", "60", "--token-file", str(tmp_path / "token"),
@@ -184,7 +186,7 @@ def test_upload_flags_reach_the_factory(build, tmp_path: Path) -> None:
     assert storage.root == tmp_path / "store" and storage.root.is_dir()
     assert (storage.max_file_size, storage.quota, storage.min_free, storage.resume_ttl) == (2 << 30, 10 << 30, 1 << 20, 60)
     assert files.token == b"s3cret"
-    assert (files.connections.max_total, files.max_transfers, files.idle_timeout, files.transfer_timeout) == (4, 2, None, 9)
+    assert (files.admission.max_connections, files.max_transfers, files.idle_timeout, files.transfer_timeout) == (4, 2, None, 9)
 
 
 def test_upload_defaults(build) -> None:

@@ -6,24 +6,26 @@ the refusal log).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from suite._reactor import or_global_reactor
+from suite.admission import AdmissionPolicy, AdmittingFactory
 from suite.files.contract import FileStore
 from suite.files.server import FileProtocol
-from suite.limits import ConnectionLimit, ThrottledLog
+from suite.files.wire import ErrorCode, FileError
+from suite.limits import PeerLog, peer_host
 
 __all__ = ["FileFactory"]
 
 log = Logger()
 
 
-class FileFactory(Factory):
+class FileFactory(AdmittingFactory):
     """
     Builds :class:`suite.files.server.FileProtocol` connections sharing one
     storage (any :class:`suite.files.contract.FileStore`).
@@ -31,7 +33,7 @@ class FileFactory(Factory):
     :param storage: where files live, with its own size/quota/space limits.
     :param token: the shared secret clients must present (``AUTH``), or
         ``None`` for no authentication.
-    :param max_connections: concurrent connections.
+    :param max_connections: concurrent connections (the admission policy's).
     :param max_per_ip: concurrent connections from one IP address.
     :param max_transfers: concurrent uploads and downloads.
     :param first_command_timeout: seconds a new connection has to send its
@@ -81,7 +83,14 @@ class FileFactory(Factory):
         reactor = or_global_reactor(reactor)
         self.storage = storage
         self.token = token
-        self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
+        #: Who may connect: refusals are written as ``ERR too-many-connections``.
+        self.admission = AdmissionPolicy(
+            "upload",
+            max_connections=max_connections or None,
+            max_per_ip=max_per_ip or None,
+            refusal_line=lambda text: FileError(ErrorCode.TOO_MANY_CONNECTIONS, text).line(),
+            clock=reactor,
+        )
         self.max_transfers = max_transfers or None
         self.transfers = 0
         self.first_command_timeout = first_command_timeout or None
@@ -93,14 +102,20 @@ class FileFactory(Factory):
         self.reactor = reactor
         #: Bytes read at once while a file moves.
         self.transfer_read_size = 1 << 20
+        #: For /metrics (suite.metrics): uploads stored and failed (by code), bytes stored and served.
+        self.files_stored = 0
+        self.bytes_stored = 0
+        self.bytes_served = 0
+        self.files_failed: Counter[str] = Counter()
         self._auth_failures: dict[str, tuple[int, float]] = {}
-        self._refusals = ThrottledLog(log, reactor)
+        self._refusals = PeerLog(log, reactor)
         self._sweeper: Any = None
         self._shutdown: Any = None
 
     def refused(self, connection: FileProtocol, why: str) -> None:
-        """Log a refusal or protocol error (throttled), with the peer as host:port."""
-        self._refusals.warn("file service: {peer}: {why}", peer=connection.peer, why=why)
+        """Log a refusal or protocol error, once per peer host a minute, with the peer as host:port."""
+        host = peer_host(connection.transport.getPeer()) or "local"
+        self._refusals.warn(host, "upload: {peer}: {why}", peer=connection.peer, why=why)
 
     def auth_failed(self, host: str | None) -> float:
         """Count a wrong token from ``host``; returns how long its answer waits."""

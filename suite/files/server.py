@@ -18,14 +18,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IPushProducer, ISSLTransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, ISSLTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from suite.admission import AdmittedConnection
 from suite.endpoints import plain_socket
 from suite.files.contract import Upload
 from suite.files.sender import FileSender, ZeroCopySender
@@ -33,7 +33,8 @@ from suite.files.wire import (
     Authorized, Bye, Command, Data, ErrorCode, FileError, FileInfo, Files, Greeting, Ready, Stored,
     listing_line, parse_command,
 )
-from suite.limits import cancel_call, close_then_abort, peer_host
+from suite.limits import cancel_call, close_then_abort, peer_host, peer_text
+from suite.lines import BoundedLineReceiver
 
 if TYPE_CHECKING:
     from suite.files.factory import FileFactory
@@ -70,20 +71,20 @@ _STAYS = frozenset({ErrorCode.BAD_COMMAND, ErrorCode.BAD_NAME, ErrorCode.BAD_OFF
                     ErrorCode.TOO_MANY_TRANSFERS})
 
 
-@implementer(IHalfCloseableProtocol, IPushProducer, IHandshakeListener)
-class FileProtocol(LineReceiver, TimeoutMixin):
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
+class FileProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     """
     One client of the file service.
 
-    Reading pauses for several independent reasons (:meth:`pause_reading`):
-    the state (a command is being carried out, a file is being sent), the
-    output (the transport's send buffer is full: this protocol is its own
-    transport's producer), the turn (the per-turn line budget is spent) and
-    the disk (an upload's bytes wait for it).
+    Framing is the shared bounded line receiver (``suite.lines``): lines
+    of one read handled as a batch, at most :attr:`MAX_LINES_PER_TURN` per
+    turn of the reactor, reading paused while the client's unread replies
+    back up.  Reading also pauses while the state says so (a command is
+    being carried out, a file is being sent) and while an upload's bytes
+    wait for the disk.
     """
 
     factory: FileFactory
-    delimiter = b"\n"
     MAX_LENGTH = 4096
     #: Command lines handled per turn of the reactor before the rest wait.
     MAX_LINES_PER_TURN = 32
@@ -94,23 +95,18 @@ class FileProtocol(LineReceiver, TimeoutMixin):
     def __init__(self) -> None:
         self.state = State.COMMAND
         self.session: Upload | None = None
-        self._pauses: set[str] = set()
-        self._admitted = False
         self._authorized = False
         self._commanded = False  # a first command line came
         self._transfer = False
         self._input_ended = False
         self._sender: FileSender | None = None
-        self._turn_lines = 0
-        self._turn_call: Any = None
         self._abort_call: Any = None
         self._auth_call: Any = None
 
     @property
     def peer(self) -> str:
-        address = self.transport.getPeer()
-        host, port = getattr(address, "host", None), getattr(address, "port", None)
-        return "local" if host is None else f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        """The client as ``host:port``."""
+        return peer_text(self.transport.getPeer())
 
     def move(self, state: State) -> None:
         """Enter ``state``; reading follows it."""
@@ -118,77 +114,26 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             raise AssertionError(f"{self.state.name} -> {state.name}")
         self.state = state
         if state in _READING:
-            self.resume_reading("state")
+            self.resumeReading("state")
         else:
-            self.pause_reading("state")
+            self.pauseReading("state")
 
-    # -- reading, paused for reasons ----------------------------------------------
-
-    def pause_reading(self, reason: str) -> None:
-        if not self._pauses and self.transport is not None:
-            self.paused = True
-            self.transport.pauseProducing()
-        self._pauses.add(reason)
-
-    def resume_reading(self, reason: str) -> None:
-        if reason not in self._pauses:
-            return
-        self._pauses.discard(reason)
-        if self._pauses or self.state is State.CLOSING:
-            return
-        self.paused = False
-        self.transport.resumeProducing()
-        if self._buffer:
-            self.dataReceived(b"")  # what came while paused
+    def resumeReading(self, reason: str) -> None:
+        super().resumeReading(reason)
         self._end_of_input()
 
     def _end_of_input(self) -> None:
         """Input has ended and every whole command line has run: close."""
-        if self._input_ended and self.state is State.COMMAND and not self._pauses and b"\n" not in self._buffer:
+        if self._input_ended and self.state is State.COMMAND and not self.reading_paused and b"\n" not in self._buffer:
             self.close()
-
-    # IPushProducer: the transport says when its send buffer is full.
-    def pauseProducing(self) -> None:
-        self.pause_reading("output")
-
-    def resumeProducing(self) -> None:
-        self.resume_reading("output")
-
-    def stopProducing(self) -> None:
-        pass
-
-    def dataReceived(self, data: bytes) -> None:
-        if data:
-            self._turn_lines = 0  # a new read: a new turn
-        super().dataReceived(data)
-
-    def _count_line(self) -> None:
-        self._turn_lines += 1
-        if self._turn_lines >= self.MAX_LINES_PER_TURN and self._turn_call is None:
-            # Enough for this turn: other clients (and services) go first.
-            self.pause_reading("turn")
-            self._turn_call = self.factory.reactor.callLater(0, self._next_turn)
-
-    def _next_turn(self) -> None:
-        self._turn_call = None
-        self._turn_lines = 0
-        self.resume_reading("turn")
 
     # -- connection life ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        refusal = factory.connections.acquire(peer_host(self.transport.getPeer()))
-        if refusal is not None:
-            factory.refused(self, f"{refusal}")
-            self.state = State.CLOSING
-            self.transport.write(FileError(ErrorCode.TOO_MANY_CONNECTIONS, refusal).line())
-            self._abort_call = close_then_abort(self.transport, factory.reactor, factory.close_grace)
-            return
-        self._admitted = True
         self._authorized = factory.token is None
         if not ISSLTransport.providedBy(self.transport):
-            self.transport.registerProducer(self, True)
+            super().connectionMade()  # this protocol becomes its transport's producer
         # Over TLS, only once the handshake is done: TLS pauses its producer
         # while it buffers the greeting, and pausing reading then would
         # stall the handshake itself.
@@ -203,12 +148,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
-        for call in (self._abort_call, self._turn_call, self._auth_call):
+        self.stopLineTurns()
+        for call in (self._abort_call, self._auth_call):
             cancel_call(call)
         state, self.state = self.state, State.CLOSING
-        if self._admitted:
-            self._admitted = False
-            self.factory.connections.release(peer_host(self.transport.getPeer()))
+        super().connectionLost(reason)  # the admission policy gets the place back
         if self._sender is not None:
             self._sender.stopProducing()
         session, self.session = self.session, None
@@ -245,7 +189,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         if self.state in (State.BODY, State.SENDING):
             what = "no data came" if self.state is State.BODY else "the client took no data"
             message = f"{what} for {factory.transfer_timeout:g}s (--transfer-timeout)"
-        elif "output" in self._pauses:
+        elif self.output_blocked:
             message = f"the client read no replies for {factory.idle_timeout:g}s (--upload-idle-timeout)"
         elif not self._commanded and factory.first_command_timeout:
             message = f"no command within {factory.first_command_timeout:g}s of connecting (--upload-first-command-timeout)"
@@ -290,6 +234,8 @@ class FileProtocol(LineReceiver, TimeoutMixin):
         session, self.session = self.session, None
         aborted = None
         if session is not None:
+            self.factory.files_failed[error.code] += 1
+        if session is not None:
             keep = error.code in (ErrorCode.SHORT, ErrorCode.TIMEOUT)
             aborted = defer.Deferred.fromCoroutine(session.abort(keep=keep))
             aborted.addErrback(log.failure, "aborting upload")
@@ -309,9 +255,6 @@ class FileProtocol(LineReceiver, TimeoutMixin):
     def lineReceived(self, raw: bytes) -> None:
         if self.state is State.CLOSING:
             return
-        self._count_line()
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
         if self.state is State.AFTER_BODY:
             self._line_after_body(raw)
             return
@@ -379,8 +322,11 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             if self.state is State.CLOSING:  # failed, or the client went away: nobody to tell
                 return
             if isinstance(result, Failure):
-                if result.check(FileError):
-                    self.refuse(result.value) if command.verb != "PUT" else self.fail(result.value)
+                if result.check(FileError) and command.verb == "PUT":
+                    self.factory.files_failed[result.value.code] += 1
+                    self.fail(result.value)
+                elif result.check(FileError):
+                    self.refuse(result.value)
                 else:
                     log.failure("{verb} failed", result, verb=command.verb)
                     self.fail(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
@@ -441,6 +387,9 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             self._set_big_reads(True)
             self.setRawMode()
             self.move(State.BODY)
+            early, self._buffer = self._buffer, b""
+            if early:  # the data sent right after the PUT line, not waiting for READY
+                self.rawDataReceived(early)
         else:
             self.move(State.AFTER_BODY)
 
@@ -456,18 +405,30 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             self.fail(e)
             return
         if session.pending > self.factory.disk_buffer:
-            self.pause_reading("disk")  # the disk is behind: stop reading
+            self.pauseReading("disk")  # the disk is behind: stop reading
         if not session.remaining:
             self._set_big_reads(False)
             self.move(State.AFTER_BODY)
             self.setLineMode(data[len(take):])
+
+    def setLineMode(self, extra: bytes = b"") -> None:
+        super().setLineMode(extra)
+        if self._processing and self._buffer and not self.reading_paused:
+            # suite.lines leaves lines handed back from rawDataReceived
+            # unread while it is inside a batch (an upload that began and
+            # ended within one read, as with inline storage): read them now.
+            self._processing = False
+            try:
+                self._process()
+            finally:
+                self._processing = True
 
     def _disk_progress(self) -> None:
         # Resume at half the buffer, not at empty: the disk keeps working
         # while the network refills it.
         session = self.session
         if session is None or session.pending <= self.factory.disk_buffer // 2:
-            self.resume_reading("disk")
+            self.resumeReading("disk")
 
     def _line_after_body(self, raw: bytes) -> None:
         """The first line after an upload's data: a command means the data ended there."""
@@ -496,9 +457,12 @@ class FileProtocol(LineReceiver, TimeoutMixin):
                 if not result.check(FileError):
                     log.failure("storing {name} failed", result, name=session.name)
                     result = Failure(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
+                self.factory.files_failed[result.value.code] += 1
                 self.fail(result.value)
                 return
             log.info("stored {name}: {size} bytes, sha256 {sha256}", name=result.name, size=result.size, sha256=result.sha256)
+            self.factory.files_stored += 1
+            self.factory.bytes_stored += result.size
             self.transport.write(Stored(result.size, result.sha256, result.name).line())
             if then is None:  # the client half-closed: nothing more will come
                 self.close()
@@ -528,7 +492,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             opened.file.seek(command.offset)
             # The sender is the transport's producer while it sends.
             self.transport.unregisterProducer()
-            self._pauses.discard("output")
+            self.resumeProducing()  # the transport no longer tells this protocol; forget it said "full"
             self.move(State.SENDING)
             self._set_big_reads(True)
             self.setTimeout(self.factory.transfer_timeout)
@@ -541,6 +505,7 @@ class FileProtocol(LineReceiver, TimeoutMixin):
             finally:
                 self._sender = None
                 self._set_big_reads(False)
+            self.factory.bytes_served += stored.size - command.offset
             if self.state is not State.CLOSING:
                 self.transport.registerProducer(self, True)
                 self.move(State.WORKING)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any
 
 from twisted.python import usage
@@ -20,11 +22,21 @@ def token_file(path: str) -> str:
 
 
 def read_token(path: str | None) -> bytes | None:
-    """The token in ``path`` (surrounding whitespace removed), or ``None`` for no file."""
+    """
+    The token in ``path`` (surrounding whitespace removed), or ``None`` for
+    no file.  A file that others may read or write is refused: anyone on
+    the machine could use or change the token.
+    """
     if path is None:
         return None
     try:
         with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & 0o006:
+                raise usage.UsageError(
+                    f"{path} can be read or written by every user (mode {stat.S_IMODE(mode):04o}); "
+                    f"make it private: chmod 600 {path}"
+                )
             token = f.read().strip()
     except OSError as e:
         raise usage.UsageError(f"{e.strerror}: {path}") from None
@@ -83,8 +95,11 @@ def _reconfigure(factory: FileFactory, config: Config) -> None:
         setattr(factory, name, value)
     factory.token = read_token(config["token-file"])
     factory.auth_delay = config["auth-delay"]
-    factory.connections.max_total = config["upload-max-connections"] or None
-    factory.connections.max_per_host = config["upload-max-per-ip"] or None
+    factory.admission.configure(
+        max_connections=config["upload-max-connections"] or None,
+        max_per_ip=config["upload-max-per-ip"] or None,
+        exempt=factory.admission.exempt,
+    )
 
 
 #: The options of the file storage, shared by every front that serves it.

@@ -88,6 +88,7 @@ async def test_upload_errors_are_one_line_each(file_server, tmp_path: Path) -> N
 async def test_token_file(file_server, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("letmein\n")
+    token.chmod(0o600)  # the server refuses a token file others can read
     port = await file_server("--token-file", str(token))
     denied = spawn(["netsuite", "ls", f"127.0.0.1:{port}"])
     assert await denied.ended == 1

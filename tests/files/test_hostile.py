@@ -74,7 +74,7 @@ async def test_pipelined_commands_never_read_bounded_and_others_served(server, t
         hostile.transport.write(b"NOOP\n" * 200_000)
         hostile_port = hostile.transport.getHost().port
         (proto,) = [p for p in factory.open if p.transport.getPeer().port == hostile_port]
-        await until(lambda: "output" in proto._pauses)
+        await until(lambda: proto.output_blocked)
         # Meanwhile other clients of this and other services are served.
         assert await list_files(endpoint(port)) == []
         echo = Collector()
