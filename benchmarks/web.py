@@ -107,9 +107,9 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
 
         label = f"{size >> 20} MiB"
         return "\n\n".join([
-            table(f"HTTP PUT of {label} over loopback, on disk", "MB/s", list(up.values()),
+            table(f"Upload of {label} over loopback, on disk (web: HTTP PUT)", "MB/s", list(up.values()),
                   baseline="C sink" if "C sink" in up else None),
-            table(f"HTTP GET of {label} over loopback, on disk", "MB/s", list(down.values()),
+            table(f"Download of {label} over loopback, on disk (web: HTTP GET)", "MB/s", list(down.values()),
                   baseline="C source" if "C source" in down else None),
             table(f"netsuite web server peak RSS, {label}", "MB", list(rss.values()), rss["PUT"].name,
                   higher_is_better=False),

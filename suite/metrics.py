@@ -87,7 +87,7 @@ class SuiteMetrics:
     def listeners(self) -> dict[str, bool]:
         """Whether each watched service with a listener is listening now."""
         return {
-            name: getattr(listener, "port", None) is not None and getattr(listener, "running", True)
+            name: getattr(listener, "port", None) is not None and bool(getattr(listener, "running", True))
             for name, (_, listener) in self.services.items()
             if listener is not None
         }

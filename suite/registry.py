@@ -11,6 +11,7 @@ from suite.chat.service import CHAT_SERVICE
 from suite.echo.service import ECHO_SERVICE, UDP_ECHO_SERVICE
 from suite.files.service import UPLOAD_SERVICE
 from suite.service import ServiceDescriptor
+from suite.web.service import WEB_SERVICE
 
 __all__ = ["SERVICES"]
 
@@ -19,4 +20,5 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     UDP_ECHO_SERVICE,
     CHAT_SERVICE,
     UPLOAD_SERVICE,
+    WEB_SERVICE,
 )

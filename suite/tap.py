@@ -29,8 +29,11 @@ from suite.endpoints import (
     parse_udp_description,
     stream_server_endpoint,
 )
+from suite.files.service import read_token
+from suite.metrics import SuiteMetrics, metrics_root
 from suite.registry import SERVICES
 from suite.service import Option, ServiceContext, ServiceDescriptor, positive_int
+from suite.web.service import shared_metrics
 from suite.workers import WorkerPool
 
 __all__ = ["MODES", "NetsuiteService", "OPTIONS", "Options", "makeService"]
@@ -65,6 +68,8 @@ GLOBAL_OPTIONS: tuple[Option, ...] = (
            reloadable=False),
     Option("reuse-port", False, "Listen with SO_REUSEPORT (set for the processes --workers starts).",
            flag=True, reloadable=False),
+    Option("metrics-listen", None, "Address serving just /metrics and /healthz, next to any mode (none by default).",
+           reloadable=False),
 )
 
 
@@ -155,6 +160,13 @@ class Options(usage.Options):
                 check_address(service, self[service.listen_option.name])
             except EndpointError as e:
                 raise usage.UsageError(str(e)) from None
+        if self["metrics-listen"] is not None:
+            try:
+                if is_datagram(self["metrics-listen"]):
+                    raise EndpointError(f"--metrics-listen serves HTTP; {self['metrics-listen']!r} is a UDP address")
+                stream_server_endpoint(or_global_reactor(None), self["metrics-listen"])
+            except EndpointError as e:
+                raise usage.UsageError(str(e)) from None
 
     def selected_modes(self) -> list[ServiceDescriptor]:
         """The services this configuration runs."""
@@ -185,6 +197,15 @@ def check_address(service: ServiceDescriptor, description: str) -> None:
         stream_server_endpoint(or_global_reactor(None), description)
 
 
+def metrics_site(options: Options, metrics: SuiteMetrics, reactor: Any) -> ListeningService:
+    """``--metrics-listen``: a small site with just ``/metrics`` (behind ``--token-file``) and ``/healthz``."""
+    from twisted.web.server import Site
+
+    site = Site(metrics_root(metrics, read_token(options["token-file"])), reactor=reactor)
+    site.noisy = False
+    return ListeningService("metrics", options["metrics-listen"], site, reactor)
+
+
 class NetsuiteService(MultiService):
     """
     The plugin's top service.  A service that cannot listen ends the process
@@ -207,6 +228,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     context = ServiceContext(reactor)
     shared = options["workers"] > 1 or options["reuse-port"]
     running = []
+    # Every service's counters, read by /metrics (the web service's and --metrics-listen's).
+    metrics = shared_metrics(context)
     for descriptor in options.selected_modes():
         target = descriptor.build(options, context)
         service = ListeningService(
@@ -214,6 +237,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         )
         service.setServiceParent(top)
         running.append((descriptor, service))
+        metrics.watch(descriptor.name, target, service)
+    if options["metrics-listen"] is not None:
+        metrics_site(options, metrics, reactor).setServiceParent(top)
     workers = None
     if options["workers"] > 1:
         workers = WorkerPool(options, [service for _, service in running], reactor)

@@ -61,7 +61,8 @@ def test_defaults_are_loopback_and_mnemonic(build) -> None:
     assert options["udp-echo-listen"] == "udp:8007:interface=127.0.0.1"
     assert options["chat-listen"] == "tcp:8023:interface=127.0.0.1"
     assert options["upload-listen"] == "tcp:8021:interface=127.0.0.1"
-    assert [s.name for s in build()] == ["echo", "udp-echo", "chat", "upload"]
+    assert options["web-listen"] == "tcp:8080:interface=127.0.0.1"
+    assert [s.name for s in build()] == ["echo", "udp-echo", "chat", "upload", "web"]
 
 
 def test_parsing_has_no_side_effects(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_single_mode_with_listen(build) -> None:
 
 
 def test_unknown_mode_lists_modes() -> None:
-    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, upload, all"):
+    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, upload, web, all"):
         parse("--mode", "chatty")
 
 
@@ -89,9 +90,9 @@ def test_listen_needs_single_mode() -> None:
 def test_per_service_listen_in_all_mode(build) -> None:
     services = build(
         "--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1",
-        "--chat-listen", "unix:/tmp/c", "--upload-listen", "tcp6:0",
+        "--chat-listen", "unix:/tmp/c", "--upload-listen", "tcp6:0", "--web-listen", "tcp:0",
     )
-    assert [s.description for s in services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c", "tcp6:0"]
+    assert [s.description for s in services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c", "tcp6:0", "tcp:0"]
 
 
 @pytest.mark.parametrize(
@@ -204,14 +205,14 @@ def test_zero_disables_connection_cap(build) -> None:
 
 def test_make_service_tree(build) -> None:
     services = build()
-    assert [s.name for s in services] == ["echo", "udp-echo", "chat", "upload"]
+    assert [s.name for s in services] == ["echo", "udp-echo", "chat", "upload", "web"]
     assert all(isinstance(s, ListeningService) for s in services)
 
 
 @pytest.mark.parametrize(
     "args, complaint",
     [
-        (["--workers", "2"], "which chat, upload does not allow: it keeps its state in one process"),
+        (["--workers", "2"], "which chat, upload, web does not allow: it keeps its state in one process"),
         (["--workers", "2", "--mode", "chat"], "which chat does not allow"),
         (["--workers", "2", "--mode", "echo,udp-echo,upload"], "which upload does not allow"),
         (["--workers", "2", "--mode", "echo", "--listen", "unix:/tmp/x"], "needs a tcp:, tcp6: or udp: address"),

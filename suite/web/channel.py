@@ -29,25 +29,20 @@ from twisted.web import server
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 
+from suite.admission import AdmittedConnection
 from suite.files.wire import ErrorCode
-from suite.limits import cancel_call, close_then_abort
+from suite.limits import cancel_call, close_then_abort, peer_text
 from suite.web.errors import WebError, error_body, raw_error_response
 
 if TYPE_CHECKING:
     from suite.web.site import WebSite
 
-__all__ = ["BodySink", "WebChannel", "WebRequest", "peer_text"]
+__all__ = ["BodySink", "WebChannel", "WebRequest", "peer_text"]  # peer_text: from suite.limits
 
 log = Logger()
 
 #: Bytes read from the socket at a time while a body streams to storage.
 UPLOAD_READ_SIZE = 1 << 20
-
-
-def peer_text(address: Any) -> str:
-    """A peer as ``host:port`` for the log."""
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    return f"{host}:{port}" if host is not None else str(address)
 
 
 class BodySink(Protocol):
@@ -199,7 +194,7 @@ class WebRequest(server.Request):
         self.finish()
 
 
-class WebChannel(HTTPChannel):
+class WebChannel(AdmittedConnection, HTTPChannel):
     """``HTTPChannel`` with streamed upload bodies and header/body time limits."""
 
     #: Set by ``Site.buildProtocol``.

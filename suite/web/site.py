@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +23,10 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from suite._reactor import or_global_reactor
+from suite.admission import AdmissionPolicy, AdmittingFactory
 from suite.files.wire import ErrorCode
 from suite.web.channel import BodySink, WebChannel, WebRequest, peer_text
-from suite.web.errors import WebError
+from suite.web.errors import WebError, raw_error_response
 from suite.web.files import FilesResource
 from suite.web.headers import route
 
@@ -118,7 +119,7 @@ class WebRoot(Resource):
         return Answer(WebError(ErrorCode.NOT_FOUND, "there is nothing here; see /files/ and /uploads/"))
 
 
-class WebSite(server.Site):
+class WebSite(AdmittingFactory, server.Site):
     """
     The ``twisted.web`` site of the web service.
 
@@ -126,6 +127,12 @@ class WebSite(server.Site):
     :param token: the bearer token every route but ``/healthz`` (and the
         page's own HTML and script, which hold no data) needs, or ``None``.
     :param cors_origin: the one other origin allowed to read and write.
+    :param max_connections: concurrent connections (the shared admission
+        policy; a refused client reads a ``503``); ``None``: no cap.
+    :param max_per_ip: concurrent connections per client IP; ``None``: no cap.
+    :param per_ip_exempt: addresses the per-IP cap does not apply to.
+    :param auth_delay: seconds a wrong token's ``401`` waits, doubled per
+        failure from the same host (at most :attr:`AUTH_DELAY_MAX`).
     """
 
     protocol = WebChannel  # type: ignore[assignment]
@@ -140,8 +147,9 @@ class WebSite(server.Site):
     DEFAULT_MAX_SMALL_BODY = 64 * 1024
     DEFAULT_DISK_BUFFER = 8 << 20
     DEFAULT_MAX_TRANSFERS = 16
-    #: A wrong token's answer waits AUTH_DELAY, doubled per failure from that host, at most AUTH_DELAY_MAX.
-    AUTH_DELAY = 0.25
+    DEFAULT_MAX_CONNECTIONS = 256
+    DEFAULT_MAX_PER_IP = 32
+    #: A wrong token's answer waits ``auth_delay``, doubled per failure from that host, at most this.
     AUTH_DELAY_MAX = 8.0
     #: Seconds a host's failures are remembered; hosts remembered at most.
     AUTH_MEMORY = 600.0
@@ -161,9 +169,19 @@ class WebSite(server.Site):
         max_small_body: int = DEFAULT_MAX_SMALL_BODY,
         disk_buffer: int = DEFAULT_DISK_BUFFER,
         max_transfers: int | None = DEFAULT_MAX_TRANSFERS,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        max_per_ip: int | None = DEFAULT_MAX_PER_IP,
+        per_ip_exempt: Iterable[str] = (),
+        auth_delay: float = 0.25,
         reactor: IReactorTime | None = None,
     ) -> None:
         reactor = or_global_reactor(reactor)
+        self.admission = AdmissionPolicy(
+            "web", max_connections=max_connections, max_per_ip=max_per_ip, exempt=per_ip_exempt,
+            refusal_line=lambda text: raw_error_response(WebError(
+                ErrorCode.TOO_MANY_CONNECTIONS, text, headers={b"Retry-After": b"5"})),
+            clock=reactor,
+        )
         from suite.web.page import PageResource, ScriptResource
         from suite.web.tus import TusResource
 
@@ -179,6 +197,7 @@ class WebSite(server.Site):
         self.max_transfers = max_transfers or None
         self.transfers = 0
         self._auth_failures: dict[str, tuple[int, float]] = {}
+        self.auth_delay = auth_delay
         self._sweeper: Any = None
         self.counters = WebCounters()
         self.files = FilesResource(self)
@@ -276,7 +295,7 @@ class WebSite(server.Site):
         if len(self._auth_failures) >= self.AUTH_HOSTS:  # bounded: forget the oldest host
             del self._auth_failures[next(iter(self._auth_failures))]
         self._auth_failures[host] = (count, now)
-        return min(self.AUTH_DELAY * 2 ** (count - 1), self.AUTH_DELAY_MAX)
+        return min(self.auth_delay * 2 ** (count - 1), self.AUTH_DELAY_MAX)
 
     def check_origin(self, request: WebRequest) -> None:
         """Writes from a page of another origin are refused, unless it is the ``cors_origin``."""

@@ -7,6 +7,7 @@ netsuite = ServiceMaker(
     "netsuite",
     "suite.tap",
     "Event-driven network services: TCP echo (RFC 862), UDP echo, "
-    "line-based chat for nc and telnet, file upload and download.",
+    "line-based chat for nc and telnet, file upload and download, "
+    "files over HTTP for curl, wget, browsers and tus.",
     "netsuite",
 )
