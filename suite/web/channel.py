@@ -189,7 +189,7 @@ class WebRequest(server.Request):
         self.responseHeaders.setRawHeaders(b"Content-Length", [b"%d" % len(body)])
         for name, value in error.headers.items():
             self.responseHeaders.setRawHeaders(name, [value])
-        self.channel.site.counters.http_error(error)
+        self.channel.site.refused(self, error)
         self.write(b"" if self.method == b"HEAD" else body)
         self.finish()
 

@@ -24,6 +24,7 @@ from twisted.web.resource import Resource
 
 from suite._reactor import or_global_reactor
 from suite.admission import AdmissionPolicy, AdmittingFactory
+from suite.limits import PeerLog
 from suite.files.wire import ErrorCode
 from suite.web.channel import BodySink, WebChannel, WebRequest, peer_text
 from suite.web.errors import WebError, raw_error_response
@@ -200,6 +201,7 @@ class WebSite(AdmittingFactory, server.Site):
         self.auth_delay = auth_delay
         self._sweeper: Any = None
         self.counters = WebCounters()
+        self._refusals = PeerLog(log, reactor)
         self.files = FilesResource(self)
         self.tus = TusResource(self)
         root = WebRoot(PageResource())
@@ -213,6 +215,17 @@ class WebSite(AdmittingFactory, server.Site):
     def mount(self, name: bytes, resource: Resource) -> None:
         """Serve ``resource`` at ``/NAME`` (``/metrics``, ``/healthz``, ``/chat``...)."""
         self.root.putChild(name, resource)
+
+    def refused(self, request: Any, error: WebError) -> None:
+        """Count an error answer and log it, at most once a minute per client host, with the peer as host:port."""
+        self.counters.http_error(error)
+        address = request.getClientAddress()
+        self._refusals.warn(
+            getattr(address, "host", None) or "local", "web: {peer}: {method} {path}: {status} {code}: {message}",
+            peer=peer_text(address), method=request.method.decode("ascii", "replace"),
+            path=request.path.decode("ascii", "replace")[:200], status=error.status, code=error.code,
+            message=error.message,
+        )
 
     def startFactory(self) -> None:
         super().startFactory()

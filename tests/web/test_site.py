@@ -133,3 +133,16 @@ def test_wrong_tokens_wait_longer_each_time() -> None:
     right = Client(site)
     right.request("GET", "/files/", {"Authorization": "Bearer s3cret"})
     assert right.response().status == 200  # the right token is never slowed
+
+
+def test_refusals_are_logged_once_per_host(caplog_events) -> None:
+    site, _, clock = make_site()
+    for _ in range(5):
+        fetch(site, "GET", "/files/..%2fx")
+    lines = [e for e in caplog_events if "web: {peer}" in e.get("log_format", "")]
+    assert len(lines) == 1
+    assert lines[0]["peer"] == "127.0.0.1:40000" and lines[0]["status"] == 400 and lines[0]["code"] == "bad-name"
+    clock.advance(61)
+    fetch(site, "GET", "/files/missing")
+    lines = [e for e in caplog_events if "web: {peer}" in e.get("log_format", "")]
+    assert len(lines) == 2 and lines[1]["suppressed"] == 4
