@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from suite.admission import admission_options, admission_settings
+from suite.chat.backplane.running import BACKPLANE_OPTIONS, backplane_server, uses_backplane
 from suite.chat.protocol import ChatFactory
 from suite.chat.rooms import ChatServer
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, positive_int
@@ -14,6 +15,8 @@ __all__ = ["CHAT_OPTIONS", "CHAT_SERVICE", "chat_server"]
 
 def chat_server(config: Config, context: ServiceContext) -> ChatServer:
     """The process's one :class:`ChatServer`, shared by every chat front (line, IRC, WebSocket)."""
+    if uses_backplane(config):  # one node of a chat spanning processes (docs/scaling.md)
+        return context.shared("chat-server", lambda: backplane_server(config, context.reactor, history=config["history"]))
     return context.shared("chat-server", lambda: ChatServer(history=config["history"]))
 
 
@@ -56,6 +59,7 @@ CHAT_OPTIONS: tuple[Option, ...] = (
     Option("chat-partial-line-notice", ChatFactory.DEFAULT_PARTIAL_LINE_NOTICE,
            "Seconds text may wait without a newline before the client is told; 0 = never.",
            non_negative(float)),
+    *BACKPLANE_OPTIONS,
 )
 
 CHAT_SERVICE = ServiceDescriptor(
@@ -64,6 +68,7 @@ CHAT_SERVICE = ServiceDescriptor(
     default_listen="tcp:8023:interface=127.0.0.1",
     build=_build,
     reconfigure=_reconfigure,
+    multiprocess=uses_backplane,
     docs="docs/protocols/chat.md",
     options=(
         *CHAT_OPTIONS,

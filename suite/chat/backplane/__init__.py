@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite.chat.backplane.link import BackplaneUnavailable, RedisLink
-from suite.chat.backplane.node import BACKPLANE_DOWN, RedisBackplane
+from suite.chat.backplane.node import BACKPLANE_DOWN, BackplaneUnavailable, RedisBackplane
 from suite.chat.backplane.scripts import channel
 from suite.chat.backplane.server import ClusterChatServer
 from suite.chat.backplane.url import BackplaneURL, parse_backplane_url
@@ -24,7 +23,6 @@ __all__ = [
     "BackplaneUnavailable",
     "ClusterChatServer",
     "RedisBackplane",
-    "RedisLink",
     "cluster_server",
     "parse_backplane_url",
 ]
@@ -40,6 +38,7 @@ def cluster_server(
     ``ChatServer``'s keyword arguments.
     """
     from suite._reactor import or_global_reactor
+    from suite.chat.backplane.link import RedisLink  # txredisapi imports the global reactor
 
     reactor = or_global_reactor(reactor)
     if isinstance(url, str):
@@ -47,3 +46,13 @@ def cluster_server(
     link = RedisLink(url, channel(url.db), reactor, connect_timeout=connect_timeout)
     backplane = RedisBackplane(link, node_timeout=node_timeout, clock=reactor)
     return ClusterChatServer(backplane, **server_options)
+
+
+def __getattr__(name: str) -> Any:
+    # RedisLink on first use: txredisapi imports the global reactor, which
+    # importing suite (and the twistd plugin) must not.
+    if name == "RedisLink":
+        from suite.chat.backplane.link import RedisLink
+
+        return RedisLink
+    raise AttributeError(name)

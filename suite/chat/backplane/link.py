@@ -19,13 +19,10 @@ import txredisapi
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from suite.chat.backplane.node import BackplaneUnavailable
 from suite.chat.backplane.url import BackplaneURL
 
-__all__ = ["BackplaneUnavailable", "RedisLink"]
-
-
-class BackplaneUnavailable(Exception):
-    """Redis cannot be reached (at start, or for a command while it is lost)."""
+__all__ = ["RedisLink"]
 
 
 class _Commands(txredisapi.RedisFactory):

@@ -24,7 +24,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from suite.chat.backplane import events, scripts
-from suite.chat.backplane.link import BackplaneUnavailable
 from suite.chat.backplane.mirror import RemoteUsers
 from suite.limits import ThrottledLog
 
@@ -32,11 +31,15 @@ if TYPE_CHECKING:
     from suite.chat.backplane.server import ClusterChatServer
     from suite.chat.rooms import ChatRoom, ChatUser
 
-__all__ = ["BackplaneLink", "RedisBackplane"]
+__all__ = ["BackplaneLink", "BackplaneUnavailable", "RedisBackplane"]
 
 #: Error code of a line, private message or nickname change that could not
 #: reach the other nodes.
 BACKPLANE_DOWN = "backplane-down"
+
+
+class BackplaneUnavailable(Exception):
+    """Redis cannot be reached (at start, or for a command while it is lost)."""
 
 
 class BackplaneLink(Protocol):
