@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import chat, chatfronts, echo, fairness, files, memory, web
+from benchmarks import backplane, chat, chatfronts, echo, fairness, files, memory, web
 from benchmarks._harness import CHARTS, machine_line, write_charts, write_result
 
 SCENARIOS = {
     "echo": echo.run, "chat": chat.run, "chatfronts": chatfronts.run, "files": files.run, "fairness": fairness.run,
     "memory": memory.run,
     "web": web.run,
+    "backplane": backplane.run,
 }
 
 

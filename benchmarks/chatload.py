@@ -85,7 +85,9 @@ async def main(args: argparse.Namespace) -> dict:
     front = {"line": Front, "irc": IRCFront, "websocket": lambda: WebSocketFront(args.path)}[args.protocol]()
     clients = []
     for i in range(args.clients):
-        reader, writer = await asyncio.open_connection("127.0.0.1", args.port, limit=1 << 20)
+        # Several ports (chat nodes): clients, senders too, dealt round-robin.
+        port = args.port[i % len(args.port)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
         await front.setup(reader, writer, i)
         clients.append((reader, writer))
     senders = clients[: args.senders]
@@ -198,7 +200,8 @@ async def _discard(reader: asyncio.StreamReader, stopped) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, action="append",
+                        help="server port; repeat to split the clients across several servers")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--duration", type=float, default=5.0)
