@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -80,6 +80,8 @@ class Storage:
     DEFAULT_MIN_FREE = 64 << 20
     DEFAULT_RESUME_TTL = 3600.0
     DEFAULT_UMASK = 0o077
+    #: Files :meth:`list` looks at per turn of the reactor.
+    LIST_STEP = 2048
 
     def __init__(
         self,
@@ -317,7 +319,10 @@ class Storage:
         found = await self.run(self._scan_files)
         files = []
         seen = set()
-        for name, st in found:
+        for count, (name, st) in enumerate(found, 1):
+            if count % self.LIST_STEP == 0:
+                # A big directory: let other clients have the reactor in between.
+                await task.deferLater(self.clock, 0)
             seen.add(name)
             entry = self.index.get(name)
             if entry is not None and entry.sha256 is not None and entry.matches(st):

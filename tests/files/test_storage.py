@@ -312,3 +312,17 @@ def test_unknown_files_count_toward_the_quota_at_start(tmp_path: Path) -> None:
     storage = make(root, quota=60)
     assert storage.stored_bytes == 50
     refused(ErrorCode.QUOTA_EXCEEDED, storage.begin_upload("f", 11))
+
+
+def test_a_big_listing_takes_turns(tmp_path: Path) -> None:
+    clock = Clock()
+    storage = Storage(tmp_path / "store", min_free=0, clock=clock, run=sync)
+    done(storage.ready())
+    for i in range(5):
+        put(storage, f"f{i}", b"x")
+    storage.LIST_STEP = 2
+    d = defer.ensureDeferred(storage.list())
+    assert not d.called
+    clock.advance(0)
+    clock.advance(0)
+    assert [f.name for f in d.result] == [f"f{i}" for i in range(5)]
