@@ -193,7 +193,7 @@ async def test_malformed_messages_are_ignored_and_logged(nodes, redis_server, ca
 
 @pytest_twisted.ensureDeferred
 async def test_a_silent_node_frees_its_nicks_and_its_users_leave_in_time(nodes) -> None:
-    a, b = await nodes(2, node_timeout=1.5)
+    a, b = await nodes(2, node_timeout=3.0)
     alice, bob = await a.client("alice"), await b.client("bob")
     await until(lambda: b.backplane.remote_nick("alice"), what="mirror")
     # Node a stops renewing and vanishes from Redis without a goodbye.
@@ -202,7 +202,8 @@ async def test_a_silent_node_frees_its_nicks_and_its_users_leave_in_time(nodes) 
     await a.backplane.link.stop()
     started = time.monotonic()
     await bob.wait_for(r"^\*\*\* leave: alice left lobby \(node lost\)$")
-    assert time.monotonic() - started < 1.5 + 1.0  # the bound the flag promises, with slack for a busy machine
+    # Within the node timeout (3 s) the flag promises, with slack for a busy shared machine.
+    assert time.monotonic() - started < 3.0 + 3.0
     bob.transport.write(b"/nick alice\n")
     await bob.wait_for(r"^\*\*\* nick: bob is now alice$")
     await close_all(alice, bob)
