@@ -13,6 +13,13 @@ calling thread, so file-service tests need no thread pool::
 
     server = MemoryServer(FileFactory(Storage(tmp_path, run=inline, min_free=0)))
     stored = server.settle(upload(server, "picture.png"))
+
+:func:`build_service` builds any registered service (or your own
+:class:`suite.service.ServiceDescriptor`) the way ``twistd netsuite`` does,
+from option values, on a clock you control::
+
+    factory = build_service("chat", chat_max_line=100)
+    server = MemoryServer(factory, clock=factory.reactor)
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from twisted.python.failure import Failure
 from twisted.test import iosim
 from zope.interface import implementer
 
-__all__ = ["MemoryServer", "inline"]
+__all__ = ["MemoryServer", "build_service", "inline", "service_config"]
 
 T = TypeVar("T")
 
@@ -110,3 +117,42 @@ class MemoryServer:
         if isinstance(result, Failure):
             result.raiseException()
         return result
+
+
+def service_config(service: Any, **values: Any) -> dict[str, Any]:
+    """
+    The option values a service is built with: every default of ``service``
+    (a :class:`suite.service.ServiceDescriptor` or a registered name), with
+    ``values`` on top (``chat_max_line=100`` sets ``chat-max-line``).
+    """
+    descriptor = _descriptor(service)
+    config = {o.name: o.default for o in (descriptor.listen_option, *descriptor.options)}
+    for key, value in values.items():
+        name = key.replace("_", "-")
+        if name not in config:
+            raise KeyError(f"{descriptor.name} has no option --{name}")
+        config[name] = value
+    return config
+
+
+def build_service(service: Any, *, reactor: Any = None, **values: Any) -> Any:
+    """
+    Build ``service``'s factory (or datagram protocol) from its defaults
+    and ``values`` (see :func:`service_config`), on ``reactor`` (a new
+    ``Clock`` when not given), as ``twistd netsuite`` would.
+    """
+    from suite.service import ServiceContext
+
+    descriptor = _descriptor(service)
+    return descriptor.build(service_config(descriptor, **values), ServiceContext(reactor or Clock()))
+
+
+def _descriptor(service: Any) -> Any:
+    if not isinstance(service, str):
+        return service
+    from suite.registry import SERVICES
+
+    for descriptor in SERVICES:
+        if descriptor.name == service:
+            return descriptor
+    raise KeyError(f"no service named {service!r}")

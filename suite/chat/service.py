@@ -17,7 +17,9 @@ def chat_server(config: Config, context: ServiceContext) -> ChatServer:
     """The process's one :class:`ChatServer`, shared by every chat front (line, IRC, WebSocket)."""
     if uses_backplane(config):  # one node of a chat spanning processes (docs/scaling.md)
         return context.shared("chat-server", lambda: backplane_server(config, context.reactor, history=config["history"]))
-    return context.shared("chat-server", lambda: ChatServer(history=config["history"]))
+    return context.shared(
+        "chat-server", lambda: ChatServer(history=config["history"], clock=context.reactor.seconds)
+    )
 
 
 def _limits(config: Config) -> dict[str, Any]:
