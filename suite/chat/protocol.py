@@ -26,7 +26,7 @@ from suite.chat import wire
 from suite.chat.commands import run_command
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import ErrorCode
-from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_text
+from suite.limits import PeerLog, TokenBucket, cancel_call, close_then_abort, peer_host, peer_text
 from suite.lines import BoundedLineReceiver
 
 __all__ = ["ChatFactory", "ChatProtocol"]
@@ -168,9 +168,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         return self.factory.server.batch()
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        self.factory.server.error(
-            self, ErrorCode.LINE_TOO_LONG, f"line longer than {self.MAX_LENGTH} bytes rejected"
-        )
+        self.protocol_error(ErrorCode.LINE_TOO_LONG, f"line longer than {self.MAX_LENGTH} bytes rejected")
 
     def lineReceived(self, line: bytes) -> None:
         if self._closing or not line.strip():
@@ -181,12 +179,20 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            server.error(self, ErrorCode.INVALID_UTF8, "line is not valid UTF-8; it was rejected")
+            self.protocol_error(ErrorCode.INVALID_UTF8, "line is not valid UTF-8; it was rejected")
             return
         if text.startswith("/") and not text.startswith("//"):
             run_command(server, self, text)
         else:
             server.say(self, text[1:] if text.startswith("//") else text)
+
+    def protocol_error(self, code: str, text: str) -> None:
+        """Tell this client it broke a rule, and log it (once per peer host a minute)."""
+        self.factory.protocol_errors.warn(
+            peer_host(self.transport.getPeer()) or "local", "chat: {peer} ({nick}): {code}: {text}",
+            peer=peer_text(self.transport.getPeer()), nick=self.nick, code=code, text=text,
+        )
+        self.factory.server.error(self, code, text)
 
     def reset_flood_control(self) -> None:
         """(Re)build this connection's flood bucket from the factory's settings."""
@@ -221,8 +227,8 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         if not self._flooding:
             self._flooding = True
             self._flood_rejected = 0
-            factory.server.error(
-                self, ErrorCode.FLOOD,
+            self.protocol_error(
+                ErrorCode.FLOOD,
                 f"too many lines (limit {factory.flood_rate:g}/s, burst {factory.flood_burst}); "
                 "lines are rejected until you slow down; keep on and you are disconnected",
             )
@@ -350,6 +356,8 @@ class ChatFactory(AdmittingFactory):
             clock=self.reactor,
         )
         self.close_grace = close_grace
+        #: Rule breaking (over-long lines, bad UTF-8, floods), logged once per peer host a minute.
+        self.protocol_errors = PeerLog(ChatProtocol.log, self.reactor)
         self.idle_timeout: float | None = None
         self.configure(
             max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst,

@@ -713,3 +713,16 @@ def test_partial_line_notice_can_be_off() -> None:
     alice = chat.connect(nick="alice")
     alice.send(b"hello")
     assert not chat.clock.getDelayedCalls()
+
+
+def test_protocol_errors_are_logged_once_per_peer(caplog_events: list) -> None:
+    chat = Harness(max_line=10)
+    alice = chat.connect("192.0.2.50", nick="alice")
+    for _ in range(5):
+        alice.send(b"x" * 20 + b"\n")
+        alice.send(b"\xff\xfe\n")
+    logged = [e for e in caplog_events if e.get("log_format", "").startswith("chat: {peer}")]
+    assert len(logged) == 1
+    assert logged[0]["peer"].startswith("192.0.2.50:") and logged[0]["code"] == "line-too-long"
+    chat.connect("192.0.2.51").send(b"y" * 20 + b"\n")  # another host: logged
+    assert len([e for e in caplog_events if e.get("log_format", "").startswith("chat: {peer}")]) == 2
