@@ -39,6 +39,8 @@ class FakeLink:
             return defer.fail(BackplaneUnavailable("down"))
         self.calls.append((script, keys, args))
         reply = self.replies.get(script, 1)
+        if isinstance(reply, defer.Deferred):
+            return reply
         if isinstance(reply, list) and script == scripts.CLAIM:
             reply = reply.pop(0) if len(reply) > 1 else reply[0]
         return defer.fail(reply) if isinstance(reply, Exception) else defer.succeed(reply)
@@ -302,3 +304,18 @@ def test_password_file(tmp_path) -> None:
         parse_backplane_url("redis://h", str(path))
     with pytest.raises(ValueError, match="cannot read"):
         parse_backplane_url("redis://h", str(tmp_path / "missing"))
+
+
+def test_lines_beyond_the_in_flight_cap_are_refused_and_their_senders_told(cluster: Cluster) -> None:
+    alice = cluster.user("alice")
+    cluster.backplane.max_in_flight = 2
+    cluster.link.replies[scripts.PUBLISH] = defer.Deferred()  # Redis stuck: no answer
+    alice.dataReceived(b"one\ntwo\n")
+    cluster.turn()
+    alice.dataReceived(b"three\n")
+    got = lines(alice)
+    # The refused line still reached this node's users; its sender is told once.
+    assert sorted(got) == sorted([
+        "[lobby] <alice> one", "[lobby] <alice> two", "[lobby] <alice> three",
+        "!!! backplane-down: the other chat nodes are out of reach: only users on this node got that",
+    ])
