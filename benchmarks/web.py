@@ -41,7 +41,7 @@ def _twisted_static(directory: Path) -> Server:
 
 def run(quick: bool = False) -> str:
     size = (64 << 20) if quick else (1 << 30)
-    repetitions = 1 if quick else 3
+    repetitions = 1 if quick else 5
     with tempfile.TemporaryDirectory(prefix="netsuite-bench-") as build:
         c_binary = compile_c(HERE / "servers" / "filebench.c", Path(build))
         return transfers(size, repetitions, c_binary, os.environ.get("BENCH_DIR"))
@@ -75,16 +75,18 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
 
         line_load = [PYTHON, "-m", "benchmarks.fileload"]
         web_load = [PYTHON, "-m", "benchmarks.webload"]
-        for _ in range(repetitions):
-            # Uploads: every server starts from an empty directory, nothing left to write back.
-            for server, argv, peak in [
+        for rep in range(repetitions):
+            # Uploads: every server starts from an empty directory, nothing left to write back;
+            # the order rotates each repetition, as a disk may favour whoever writes next.
+            uploads = [
                 *([(Server("C sink", [str(c_binary), "sink", str(sinks)], r"listening on (\d+)"),
                     [*line_load, "upload", "{port}", str(source)], None)] if c_binary else []),
                 (_netsuite("upload", storage), [*line_load, "upload", "{port}", str(source), "--netsuite", "line.bin"],
                  None),
                 (_netsuite("web", storage), [*web_load, "upload", "{port}", str(source), "/files/bench.bin"],
                  rss["PUT"]),
-            ]:
+            ]
+            for server, argv, peak in uploads[rep % len(uploads):] + uploads[: rep % len(uploads)]:
                 shutil.rmtree(sinks, ignore_errors=True)
                 sinks.mkdir()
                 if server.name == "netsuite web":
@@ -106,11 +108,12 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
                 measure(server, argv, down, peak)
 
         label = f"{size >> 20} MiB"
+        where = "on disk" if directory is None else f"files in {directory}"
         return "\n\n".join([
-            table(f"Upload of {label} over loopback, on disk (web: HTTP PUT)", "MB/s", list(up.values()),
+            table(f"Upload of {label} over loopback, {where} (web: HTTP PUT)", "MB/s", list(up.values()),
                   baseline="C sink" if "C sink" in up else None),
-            table(f"Download of {label} over loopback, on disk (web: HTTP GET)", "MB/s", list(down.values()),
+            table(f"Download of {label} over loopback, {where} (web: HTTP GET)", "MB/s", list(down.values()),
                   baseline="C source" if "C source" in down else None),
-            table(f"netsuite web server peak RSS, {label}", "MB", list(rss.values()), rss["PUT"].name,
+            table(f"netsuite web server peak RSS, {label}, {where}", "MB", list(rss.values()), rss["PUT"].name,
                   higher_is_better=False),
         ])
