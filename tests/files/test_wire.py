@@ -1,10 +1,12 @@
-"""File protocol text: names and command lines."""
+"""File protocol text: names, command lines and replies, both directions."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suite.files.wire import Command, FileError, check_name, parse_command
+from suite.files.wire import (
+    Command, FileError, WireError, check_name, escape_name, format_command, parse_command, parse_reply,
+)
 
 SHA = "ab" * 32
 
@@ -118,3 +120,54 @@ def test_put_round_trip(size: int, name: str) -> None:
     except FileError:
         return
     assert parse_command(f"PUT {size} {name}") == Command("PUT", name=name, size=size)
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("holiday photo é.jpg", "holiday photo é.jpg"),
+        ("rtl\u202egpj.exe", "rtl\\u202egpj.exe"),
+        ("esc\x1b[31mred", "esc\\x1b[31mred"),
+        ("back\\slash", "back\\\\slash"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("tag\U000e0041", "tag\\U000e0041"),
+    ],
+)
+def test_escape_name(name: str, shown: str) -> None:
+    assert escape_name(name) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NETSUITE-FILES 1", "NETSUITE-FILES 1 auth-required", "AUTHORIZED", "BYE", "READY 7",
+        "STORED 3 " + "a" * 64 + " my file", "DATA 10 " + "b" * 64 + " 4", "FILES 2",
+        "FILE 3 " + "c" * 64 + " 2026-11-22T03:11:00Z a name", "ERR not-found there is no file called x",
+    ],
+)
+def test_every_reply_parses_and_formats_back(text: str) -> None:
+    assert parse_reply(text).line() == text.encode() + b"\n"
+
+
+@pytest.mark.parametrize("text", ["READY x", "STORED 3 nothex name", "DATA 1 2", "HELLO", "FILES -1", "FILE 1 2 3"])
+def test_malformed_replies(text: str) -> None:
+    with pytest.raises(WireError):
+        parse_reply(text)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        Command("PUT", name="a b", size=3, sha256="d" * 64, overwrite=True, resume=True),
+        Command("PUT", name="x", size=0),
+        Command("GET", name="x y", offset=5),
+        Command("STAT", name="é"),
+        Command("LIST"), Command("DONE"), Command("QUIT"),
+    ],
+)
+def test_commands_format_and_parse_back(command: Command) -> None:
+    parsed = parse_command(format_command(command).decode().rstrip("\n"))
+    assert (parsed.verb, parsed.name, parsed.size, parsed.offset, parsed.sha256, parsed.overwrite, parsed.resume) == (
+        command.verb, command.name, command.size, command.offset, command.sha256, command.overwrite, command.resume,
+    )
