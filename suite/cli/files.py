@@ -18,7 +18,7 @@ from typing import Any
 from suite.cli._net import INTERRUPTION, ClientError, WatchedEndpoint, client_endpoint, describe_failure
 from suite.cli.address import HostPort, host_port_argument
 from suite.files.client import Progress, RemoteError, TransferError, download, list_files, upload
-from suite.files.wire import FileError, check_name
+from suite.files.wire import FileError, check_name, escape_name
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -192,4 +192,4 @@ async def run_ls(reactor: Any, args: argparse.Namespace) -> None:
         raise ClientError(endpoint.explain() or describe_failure(e, args.address)) from None
     for stored in files:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stored.mtime))
-        print(f"{stored.size:>14}  {when}  {stored.sha256}  {stored.name}")
+        print(f"{stored.size:>14}  {when}  {stored.sha256}  {escape_name(stored.name)}")
