@@ -156,7 +156,9 @@ class Index:
         if self._compact_wanted:
             self._compact_wanted = False
             self._queue.clear()
-            snapshot = [_line(n, e) for n, e in self.entries.items() if e.sha256 is not None]
+            # A copy in one C-level step; the lines are formatted in the
+            # thread (entries are immutable), not on the reactor.
+            snapshot = list(self.entries.items())
             self._lines = len(snapshot)
             self._step(self._rewrite, snapshot)
         elif self._queue:
@@ -167,7 +169,7 @@ class Index:
             for waiter in waiters:
                 waiter.callback(None)
 
-    def _step(self, f: Callable[[list[bytes]], None], lines: list[bytes]) -> None:
+    def _step(self, f: Callable[[Any], None], lines: Any) -> None:
         self._writing = True
 
         def finished(result: Any) -> None:
@@ -191,8 +193,9 @@ class Index:
         finally:
             self.fs.close(fd)
 
-    def _rewrite(self, lines: list[bytes]) -> None:
+    def _rewrite(self, snapshot: list[tuple[str, Entry]]) -> None:
         """Blocking: write a fresh journal beside the old one, then swap them."""
+        lines = [_line(n, e) for n, e in snapshot if e.sha256 is not None]
         directory = os.path.dirname(self.path)
         temporary = os.path.join(directory, f".tmp-index-{secrets.token_hex(8)}")
         fd = self.fs.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.mode)
