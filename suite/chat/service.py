@@ -15,10 +15,11 @@ __all__ = ["CHAT_OPTIONS", "CHAT_SERVICE", "chat_server"]
 
 def chat_server(config: Config, context: ServiceContext) -> ChatServer:
     """The process's one :class:`ChatServer`, shared by every chat front (line, IRC, WebSocket)."""
+    options = {"history": config["history"], "quiet_joins": config["chat-quiet-joins"] or None}
     if uses_backplane(config):  # one node of a chat spanning processes (docs/scaling.md)
-        return context.shared("chat-server", lambda: backplane_server(config, context.reactor, history=config["history"]))
+        return context.shared("chat-server", lambda: backplane_server(config, context.reactor, **options))
     return context.shared(
-        "chat-server", lambda: ChatServer(history=config["history"], clock=context.reactor.seconds)
+        "chat-server", lambda: ChatServer(clock=context.reactor.seconds, **options)
     )
 
 
@@ -48,6 +49,9 @@ def _reconfigure(factory: ChatFactory, config: Config) -> None:
 CHAT_OPTIONS: tuple[Option, ...] = (
     Option("history", ChatServer.DEFAULT_HISTORY,
            "Chat messages each room replays to newcomers; 0 = none.", non_negative(int), reloadable=False),
+    Option("chat-quiet-joins", 0,
+           "Rooms with more members than this announce joins and leaves only to member-list clients "
+           "(IRC, the chat page); 0 = always announce.", non_negative(int), reloadable=False),
     Option("chat-max-line", ChatFactory.DEFAULT_MAX_LINE,
            "Longest chat line in bytes; longer lines are rejected; 0 = no limit.", non_negative(int)),
     Option("chat-flood-rate", ChatFactory.DEFAULT_FLOOD_RATE,

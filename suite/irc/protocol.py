@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
-from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
@@ -26,24 +27,34 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
+from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactory
 from suite.chat.protocol import _set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import Line, ServerLine
 from suite.irc.commands import IRCCommands
 from suite.irc.render import render_shared
-from suite.limits import ConnectionLimit, TokenBucket, cancel_call, close_then_abort, peer_host
+from suite.lines import BoundedLineReceiver
+from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_host
 
 __all__ = ["IRCConnection", "IRCFactory"]
 
 
 @implementer(IPushProducer)
-class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
+class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IRC, TimeoutMixin):
     """
-    One IRC client.  Like the line chat's connection it is the streaming
-    producer of its own transport: output the client does not read waits in
-    a queue of at most ``factory.max_pending`` bytes, beyond which the client
-    is disconnected (``ERROR :Closing Link: HOST (SendQ exceeded)``).
+    One IRC client.  Lines are read by :class:`suite.lines.BoundedLineReceiver`
+    (bounded length, a batch per read, at most :attr:`MAX_LINES_PER_TURN`
+    lines per turn of the reactor, no reading while the client's own output
+    is backed up), then parsed and dispatched by Twisted's ``IRC``.  Like the
+    line chat's connection it is the streaming producer of its own transport:
+    output the client does not read waits in a queue of at most
+    ``factory.max_pending`` bytes, beyond which the client is disconnected
+    (``ERROR :Closing Link: HOST (SendQ exceeded)``).
     """
+
+    #: Small turns: a flood of lines fanned out to a big room is taken in
+    #: slices, so every member's output goes out between them.
+    MAX_LINES_PER_TURN = 64
 
     factory: IRCFactory
     log = Logger()
@@ -54,16 +65,9 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
     room: ChatRoom | None = None
 
     def __init__(self) -> None:
-        self._in = b""
-        self._discarding = False
-        self._waiting: list[bytes] = []
-        self._turn_call: Any = None
-        self._reading_paused = False
         self._outbox: list[bytes] = []
         self._outbox_size = 0
-        self._paused = False
         self._closing = False
-        self._admitted = False
         self._pinged = False
         self._bucket: TokenBucket | None = None
         self._flood_strikes = 0
@@ -77,42 +81,35 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
         self.last_spoke = 0.0
         self._init_registration()
 
+    @property  # type: ignore[override]
+    def MAX_LENGTH(self) -> int:  # noqa: N802 - the line receiver's name
+        """The factory's line limit, so a reload applies to open connections."""
+        return self.factory.max_line
+
     # -- connection life -------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
         self.hostname = factory.server_name
         irc.IRC.connectionMade(self)
-        host = peer_host(self.transport.getPeer())
-        self.host = host or "unknown"
-        refusal = factory.admit(host)
-        if refusal is not None:
-            self._closing = True
-            self.log.info("refused {host}: {reason}", host=host, reason=refusal)
-            self.transport.write(f"ERROR :Closing Link: {self.host} ({refusal})\r\n".encode())
-            self.transport.loseConnection()
-            return
-        self._admitted = True
+        self.host = peer_host(self.transport.getPeer()) or "unknown"
         factory.clients.add(self)
         _set_no_delay(self.transport)
-        self.transport.registerProducer(self, True)
+        BoundedLineReceiver.connectionMade(self)  # our transport's producer: hears when output backs up
         self.reset_flood_control()
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.register_timeout)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
-        cancel_call(self._turn_call)
-        self._waiting = []
+        self.stopLineTurns()
         self._closing = True
         self._outbox.clear()
-        if self._admitted:
-            self._admitted = False
-            self.factory.clients.discard(self)
-            self.factory.release(peer_host(self.transport.getPeer()))
-            if self.registered:
-                self.factory.server.disconnect(self, "connection lost")
+        self.factory.clients.discard(self)
+        if self.registered:
+            self.factory.server.disconnect(self, "connection lost")
         cancel_call(self._abort_call)
+        super().connectionLost(reason)  # AdmittedConnection: the connection's place is given back
 
     def close(self, why: str, reason: str | None = None) -> None:
         """
@@ -125,6 +122,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
         if self.registered:
             self.factory.server.disconnect(self, reason or why)
         self._closing = True
+        self.pauseReading("closing")
         self.setTimeout(None)
         self.flush(force=True)
         self.transport.write(f"ERROR :Closing Link: {self.host} ({why})\r\n".encode())
@@ -146,7 +144,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
     # -- input -----------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        """Split ``data`` into lines within ``factory.max_line``; the lines of one read are answered as a batch."""
+        """Any input shows the client is alive; then lines (see :class:`BoundedLineReceiver`)."""
         if self._closing:
             return
         if self._pinged:
@@ -154,65 +152,20 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
             self.setTimeout(self.factory.ping_interval)
         else:
             self.resetTimeout()
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if lines:
-            if self._discarding:
-                del lines[0]  # the end of an over-long line, already answered
-                self._discarding = False
-            else:
-                lines[0] = self._in + lines[0]
-            self._in = rest
-        elif not self._discarding:
-            self._in += rest
-        if self._waiting:
-            self._waiting.extend(lines)  # behind lines still waiting for their turn
-        else:
-            self._waiting = lines
-            self._turn()
-        if len(self._in) > self.factory.max_line + 1 and not self._closing:
-            # No line end yet and already too long: answer now, drop the rest as it comes.
-            self._in = b""
-            self._discarding = True
-            self._too_long()
+        BoundedLineReceiver.dataReceived(self, data)
 
-    def _turn(self) -> None:
-        """
-        Handle at most ``factory.lines_per_turn`` waiting lines, together;
-        the rest wait for the next turn of the reactor with reading paused,
-        so one client's pipelined lines cannot hold everybody's output back.
-        """
-        self._turn_call = None
-        lines, budget = self._waiting, self.factory.lines_per_turn
-        now, self._waiting = lines[:budget], lines[budget:]
-        if len(now) > 1:
-            with self.factory.server.batch():
-                self._lines_received(now)
-        else:
-            self._lines_received(now)
-        if self._closing:
-            self._waiting = []
-        elif self._waiting:
-            if not self._reading_paused:
-                self._reading_paused = True
-                self.transport.pauseProducing()
-            self._turn_call = self.factory.reactor.callLater(0, self._turn)
-        elif self._reading_paused:
-            self._reading_paused = False
-            self.transport.resumeProducing()
+    def lineReceived(self, line: bytes) -> None:
+        if self._closing or not line.strip() or not self._allowed_by_flood_control():
+            return
+        # Not UTF-8 (a Latin-1 client, noise): replaced, never refused.
+        self._line(line.decode("utf-8", "replace"))
 
-    def _lines_received(self, lines: list[bytes]) -> None:
-        max_line = self.factory.max_line
-        for raw in lines:
-            if self._closing:
-                return
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if len(raw) > max_line:
-                self._too_long()
-            elif raw.strip() and self._allowed_by_flood_control():
-                # Not UTF-8 (a Latin-1 client, noise): replaced, never refused.
-                self._line(raw.decode("utf-8", "replace"))
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._too_long()
+
+    def lineBatch(self) -> AbstractContextManager[Any]:
+        """The lines of one read: one write per recipient for all of them."""
+        return self.factory.server.batch()
 
     def _line(self, line: str) -> None:
         try:
@@ -304,7 +257,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
         self._outbox.append(out)
         self._outbox_size += len(out)
         limit = self.factory.max_pending
-        if self._paused and limit is not None and self._outbox_size > limit:
+        if self.output_blocked and limit is not None and self._outbox_size > limit:
             self.log.info("disconnecting {nick} ({host}): send queue exceeded", nick=self.nick or "*", host=self.host)
             self._outbox.clear()
             self._outbox_size = 0
@@ -312,7 +265,7 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
 
     def deliver(self, data: bytes) -> None:
         """Write ``data`` (a chat line or IRC bytes) now, or queue it while the client is not reading."""
-        if self._paused or self._outbox:
+        if self.output_blocked or self._outbox:
             self.enqueue(data)
             self.flush()
         elif not self._closing:
@@ -323,26 +276,20 @@ class IRCConnection(IRCCommands, irc.IRC, TimeoutMixin):
     def flush(self, force: bool = False) -> None:
         """Write the queue, in one write, unless the client is not reading."""
         outbox = self._outbox
-        if not outbox or (self._paused and not force) or (self._closing and not force):
+        if not outbox or (self.output_blocked and not force) or (self._closing and not force):
             return
         data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
         outbox.clear()
         self._outbox_size = 0
         self.transport.write(data)
 
-    # IPushProducer, for our own transport.
-    def pauseProducing(self) -> None:
-        self._paused = True
-
-    def resumeProducing(self) -> None:
-        self._paused = False
+    # IPushProducer, for our own transport: output waits, and so does reading.
+    # (BoundedLineReceiver's pauseProducing and resumeProducing: output_blocked.)
+    def outputResumed(self) -> None:
         self.flush()
 
-    def stopProducing(self) -> None:
-        self._paused = True
 
-
-class IRCFactory(Factory):
+class IRCFactory(AdmittingFactory):
     """
     Builds :class:`IRCConnection` s on a :class:`ChatServer` (shared with the
     line chat and the WebSocket front, or a new one).  Every limit is a
@@ -369,8 +316,6 @@ class IRCFactory(Factory):
     noisy = False
 
     DEFAULT_MAX_LINE = 2048
-    #: Lines one connection has handled per turn of the reactor.
-    lines_per_turn = 64
     DEFAULT_FLOOD_RATE = 10.0
     DEFAULT_FLOOD_BURST = 50
     DEFAULT_MAX_PENDING = 1 << 20
@@ -414,10 +359,12 @@ class IRCFactory(Factory):
         self.network = network
         self.motd = motd
         self.password = password
-        self.connections = ConnectionLimit(max_connections or None, max_per_ip or None)
-        self.per_ip_exempt = frozenset(per_ip_exempt)
         self.close_grace = close_grace
         self.reactor = or_global_reactor(reactor)
+        self.admission = AdmissionPolicy(
+            "irc", max_connections=max_connections, max_per_ip=max_per_ip, exempt=per_ip_exempt,
+            refusal_line=lambda text: f"ERROR :Closing Link: ({text})\r\n".encode(), clock=self.reactor,
+        )
         self.render_key = f"irc {server_name}"
         #: Every admitted connection, registered or not.
         self.clients: set[IRCConnection] = set()
@@ -455,14 +402,6 @@ class IRCFactory(Factory):
     def render(self, what: ServerLine) -> bytes | None:
         """An event's IRC lines, the same for every IRC member (cached per line by :meth:`Line.rendered`)."""
         return render_shared(self.server, self.server_name, what)
-
-    def admit(self, host: str | None) -> str | None:
-        """Count a new connection; the reason it is refused, or ``None``."""
-        return self.connections.acquire(None if host in self.per_ip_exempt else host)
-
-    def release(self, host: str | None) -> None:
-        """Forget a connection counted by :meth:`admit`."""
-        self.connections.release(None if host in self.per_ip_exempt else host)
 
     def stopFactory(self) -> None:
         """The service is stopping: tell every IRC client, and close."""

@@ -40,8 +40,9 @@ class Net:
         self._ports = iter(range(40000, 50000))
 
     def connect(self, factory: object) -> Client:
-        proto = factory.buildProtocol(None)  # type: ignore[attr-defined]
-        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", next(self._ports)))
+        address = IPv4Address("TCP", "127.0.0.1", next(self._ports))
+        proto = factory.buildProtocol(address)  # type: ignore[attr-defined]
+        transport = StringTransport(peerAddress=address)
         proto.makeConnection(transport)
         return Client(proto, transport)
 
@@ -285,7 +286,7 @@ def test_long_lines_get_417_and_memory_stays_bounded() -> None:
     alice.send("PRIVMSG #lobby :" + "x" * 200)
     assert codes(alice.lines()) == ["417"]
     alice.proto.dataReceived(b"y" * 10_000)  # no line end, ever
-    assert codes(alice.lines()) == ["417"] and len(alice.proto._in) == 0
+    assert codes(alice.lines()) == ["417"] and len(alice.proto._buffer) == 0
     alice.proto.dataReceived(b"y" * 10_000 + b"\r\nPING :ok\r\n")
     assert alice.lines() == [":netsuite PONG netsuite :ok"]
 
@@ -344,7 +345,7 @@ def test_connection_caps_refuse_in_irc_form() -> None:
     net = Net(max_connections=1)
     net.user("alice")
     c = net.connect(net.irc)
-    assert c.lines() == ["ERROR :Closing Link: 127.0.0.1 (too many connections (limit 1))"]
+    assert c.lines() == ["ERROR :Closing Link: (too many connections (limit 1))"]
     assert not c.transport.connected or c.transport.disconnecting
 
 
