@@ -62,7 +62,8 @@ def test_defaults_are_loopback_and_mnemonic(build) -> None:
     assert options["chat-listen"] == "tcp:8023:interface=127.0.0.1"
     assert options["upload-listen"] == "tcp:8021:interface=127.0.0.1"
     assert options["web-listen"] == "tcp:8080:interface=127.0.0.1"
-    assert [s.name for s in build()] == ["echo", "udp-echo", "chat", "upload", "web"]
+    assert options["irc-listen"] == "tcp:6667:interface=127.0.0.1"
+    assert [s.name for s in build()] == ["echo", "udp-echo", "chat", "irc", "upload", "web"]
 
 
 def test_parsing_has_no_side_effects(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactor
 from suite.chat.protocol import _set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import Line, ServerLine
+from suite.irc import defaults
 from suite.irc.commands import IRCCommands
 from suite.irc.render import render_shared
 from suite.lines import BoundedLineReceiver
@@ -315,21 +316,16 @@ class IRCFactory(AdmittingFactory):
     protocol = IRCConnection
     noisy = False
 
-    DEFAULT_MAX_LINE = 2048
-    DEFAULT_FLOOD_RATE = 10.0
-    DEFAULT_FLOOD_BURST = 50
-    DEFAULT_MAX_PENDING = 1 << 20
-    DEFAULT_MAX_CONNECTIONS = 1000
-    DEFAULT_MAX_PER_IP = 20
-    DEFAULT_PING_INTERVAL = 90.0
-    DEFAULT_PING_TIMEOUT = 60.0
-    DEFAULT_REGISTER_TIMEOUT = 60.0
-    DEFAULT_MOTD = (
-        "Welcome to netsuite's chat over IRC.\n"
-        "Channel #lobby is the chat's lobby; /join #NAME enters (or creates) another room.\n"
-        "You are in one channel at a time: joining one leaves the other.\n"
-        "Nicks and channels: 1-32 letters or digits of any script, _ or - (小明, #大厅 are fine)."
-    )
+    DEFAULT_MAX_LINE = defaults.MAX_LINE
+    DEFAULT_FLOOD_RATE = defaults.FLOOD_RATE
+    DEFAULT_FLOOD_BURST = defaults.FLOOD_BURST
+    DEFAULT_MAX_PENDING = defaults.MAX_PENDING
+    DEFAULT_MAX_CONNECTIONS = defaults.MAX_CONNECTIONS
+    DEFAULT_MAX_PER_IP = defaults.MAX_PER_IP
+    DEFAULT_PING_INTERVAL = defaults.PING_INTERVAL
+    DEFAULT_PING_TIMEOUT = defaults.PING_TIMEOUT
+    DEFAULT_REGISTER_TIMEOUT = defaults.REGISTER_TIMEOUT
+    DEFAULT_MOTD = defaults.MOTD
 
     def __init__(
         self,

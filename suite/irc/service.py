@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suite.admission import admission_options, admission_settings
 from suite.chat.service import chat_server
-from suite.irc.protocol import IRCFactory
+from suite.irc import defaults
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, positive_int
+
+if TYPE_CHECKING:
+    from suite.irc.protocol import IRCFactory
 
 __all__ = ["IRC_SERVICE"]
 
@@ -16,7 +19,7 @@ __all__ = ["IRC_SERVICE"]
 def _motd(config: Config) -> str | None:
     path = config["irc-motd"]
     if not path:
-        return IRCFactory.DEFAULT_MOTD
+        return defaults.MOTD
     try:
         return Path(path).read_text("utf-8", "replace")
     except OSError as e:
@@ -36,6 +39,8 @@ def _limits(config: Config) -> dict[str, Any]:
 
 
 def _build(config: Config, context: ServiceContext) -> IRCFactory:
+    from suite.irc.protocol import IRCFactory  # here: Twisted's IRC module imports the reactor
+
     factory = IRCFactory(
         chat_server(config, context),
         server_name=config["irc-server-name"],
@@ -70,23 +75,23 @@ IRC_SERVICE = ServiceDescriptor(
     options=(
         Option("irc-server-name", "netsuite", "The IRC server's name (prefixes, numerics).", _name, reloadable=False),
         Option("irc-network", "netsuite", "The NETWORK the 005 reply advertises.", _name, reloadable=False),
-        Option("irc-motd", "", "File with the message of the day; empty = the built-in one.", reloadable=False),
-        Option("irc-password", "", "Password IRC clients must give with PASS; empty = none.", reloadable=False),
-        Option("irc-max-line", IRCFactory.DEFAULT_MAX_LINE,
+        Option("irc-motd", None, "File with the message of the day; none: a built-in one.", reloadable=False),
+        Option("irc-password", None, "Password IRC clients must give with PASS; none: no PASS needed.", reloadable=False),
+        Option("irc-max-line", defaults.MAX_LINE,
                "Longest IRC line in bytes; longer ones get 417; 0 = no limit.", non_negative(int)),
-        Option("irc-flood-rate", IRCFactory.DEFAULT_FLOOD_RATE,
+        Option("irc-flood-rate", defaults.FLOOD_RATE,
                "IRC lines/s per connection; 0 = no flood control.", non_negative(float)),
-        Option("irc-flood-burst", IRCFactory.DEFAULT_FLOOD_BURST,
+        Option("irc-flood-burst", defaults.FLOOD_BURST,
                "IRC lines a connection may send at once; as many more dropped end it (Excess Flood).", positive_int),
-        Option("irc-max-pending", IRCFactory.DEFAULT_MAX_PENDING,
+        Option("irc-max-pending", defaults.MAX_PENDING,
                "Bytes of IRC output a client may leave unread (SendQ exceeded); 0 = no cap.", non_negative(int)),
-        Option("irc-ping-interval", IRCFactory.DEFAULT_PING_INTERVAL,
+        Option("irc-ping-interval", defaults.PING_INTERVAL,
                "Seconds of silence before the server sends PING.", non_negative(float)),
-        Option("irc-ping-timeout", IRCFactory.DEFAULT_PING_TIMEOUT,
+        Option("irc-ping-timeout", defaults.PING_TIMEOUT,
                "Seconds a client has to answer PING (Ping timeout).", non_negative(float)),
-        Option("irc-register-timeout", IRCFactory.DEFAULT_REGISTER_TIMEOUT,
+        Option("irc-register-timeout", defaults.REGISTER_TIMEOUT,
                "Seconds a new connection has to register (NICK and USER).", non_negative(float)),
-        *admission_options("irc", max_connections=IRCFactory.DEFAULT_MAX_CONNECTIONS,
-                           max_per_ip=IRCFactory.DEFAULT_MAX_PER_IP),
+        *admission_options("irc", max_connections=defaults.MAX_CONNECTIONS,
+                           max_per_ip=defaults.MAX_PER_IP),
     ),
 )
