@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
 from twisted.web.server import Request
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
@@ -33,8 +32,8 @@ from suite.chat.wsmessages import NEEDS, REQUESTS, dumps, event_frame, event_jso
 from suite.limits import ConnectionLimit, TokenBucket, cancel_call
 
 __all__ = [
-    "ChatPage", "ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_web_resources",
-    "chat_websocket_resource", "event_json",
+    "ChatPage", "ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_websocket_resource",
+    "event_json",
 ]
 
 #: WebSocket close codes (RFC 6455 section 7.4.1).
@@ -362,29 +361,6 @@ class ChatWebSocketFactory:
         """The service is stopping: tell every browser, and close."""
         for ws in list(self.clients):
             ws.close(CLOSE_GOING_AWAY, "server-shutdown", "the server is shutting down", "server shutdown")
-
-
-def chat_web_resources(config: Mapping[str, Any], context: Any) -> tuple[WebSocketResource, Resource]:
-    """
-    The WebSocket (``/chat``) and the page (``/chat.html``) for a web
-    service's descriptor: on the process's shared ChatServer, with the
-    chat's own limits (the options of ``suite.chat.service.CHAT_OPTIONS``,
-    which the web descriptor lists too).
-    """
-    from suite.chat.service import chat_server
-
-    websocket = chat_websocket_resource(
-        chat_server(config, context),
-        max_message=config["chat-max-line"] or ChatWebSocketFactory.DEFAULT_MAX_MESSAGE,
-        flood_rate=config["chat-flood-rate"] or None,
-        flood_burst=config["chat-flood-burst"],
-        max_pending=config["chat-max-pending"] or None,
-        max_connections=config["chat-max-connections"] or None,
-        max_per_ip=config["chat-max-per-ip"] or None,
-        per_ip_exempt=config["chat-per-ip-exempt"],
-        reactor=context.reactor,
-    )
-    return websocket, chat_page_resource()
 
 
 def chat_websocket_resource(server: ChatServer, **limits: Any) -> WebSocketResource:

@@ -307,16 +307,3 @@ async def test_oversized_message_is_cut_off_on_loopback() -> None:
     finally:
         await web.stopListening()
 
-
-def test_web_resources_from_the_chat_options() -> None:
-    from suite.chat.service import CHAT_SERVICE
-    from suite.chat.websocket import chat_web_resources
-    from suite.service import ServiceContext
-
-    config = {option.name: option.default for option in CHAT_SERVICE.options}
-    config["chat-max-line"] = 100
-    context = ServiceContext(reactor=Clock())
-    websocket, page = chat_web_resources(config, context)
-    factory = websocket.factory
-    assert factory.server is context.shared("chat-server", lambda: None)  # the chat's one ChatServer
-    assert factory.max_message == 100 and page.page.startswith(b"<!doctype html>")
