@@ -79,21 +79,24 @@ def test_single_mode_with_listen(build) -> None:
 
 
 def test_unknown_mode_lists_modes() -> None:
-    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, upload, web, all"):
+    with pytest.raises(usage.UsageError, match="unknown mode 'chatty'; choose one of: echo, udp-echo, chat, irc, upload, web, all"):
         parse("--mode", "chatty")
 
 
 def test_listen_needs_single_mode() -> None:
-    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen, --chat-listen, --upload-listen"):
+    with pytest.raises(usage.UsageError, match="--echo-listen, --udp-echo-listen, --chat-listen, --irc-listen, --upload-listen"):
         parse("--listen", "tcp:1")
 
 
 def test_per_service_listen_in_all_mode(build) -> None:
     services = build(
         "--echo-listen", "tcp:0", "--udp-echo-listen", "udp:0:interface=::1",
-        "--chat-listen", "unix:/tmp/c", "--upload-listen", "tcp6:0", "--web-listen", "tcp:0",
+        "--chat-listen", "unix:/tmp/c", "--irc-listen", "tcp:0:interface=127.0.0.1", "--upload-listen", "tcp6:0",
+        "--web-listen", "tcp:0",
     )
-    assert [s.description for s in services] == ["tcp:0", "udp:0:interface=::1", "unix:/tmp/c", "tcp6:0", "tcp:0"]
+    assert [s.description for s in services] == [
+        "tcp:0", "udp:0:interface=::1", "unix:/tmp/c", "tcp:0:interface=127.0.0.1", "tcp6:0", "tcp:0",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -206,14 +209,14 @@ def test_zero_disables_connection_cap(build) -> None:
 
 def test_make_service_tree(build) -> None:
     services = build()
-    assert [s.name for s in services] == ["echo", "udp-echo", "chat", "upload", "web"]
+    assert [s.name for s in services] == ["echo", "udp-echo", "chat", "irc", "upload", "web"]
     assert all(isinstance(s, ListeningService) for s in services)
 
 
 @pytest.mark.parametrize(
     "args, complaint",
     [
-        (["--workers", "2"], "which chat, upload, web does not allow: it keeps its state in one process"),
+        (["--workers", "2"], "which chat, irc, upload, web does not allow: it keeps its state in one process"),
         (["--workers", "2", "--mode", "chat"], "which chat does not allow"),
         (["--workers", "2", "--mode", "echo,udp-echo,upload"], "which upload does not allow"),
         (["--workers", "2", "--mode", "echo", "--listen", "unix:/tmp/x"], "needs a tcp:, tcp6: or udp: address"),

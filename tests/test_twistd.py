@@ -101,7 +101,7 @@ async def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
 async def test_unknown_mode_is_usage_error(tmp_path: Path) -> None:
     server = twistd("--mode", "nope", cwd=tmp_path)
     assert await server.ended != 0
-    assert b"unknown mode 'nope'; choose one of: echo, udp-echo, chat, upload, web, all" in server.out + server.err
+    assert b"unknown mode 'nope'; choose one of: echo, udp-echo, chat, irc, upload, web, all" in server.out + server.err
 
 
 @pytest_twisted.ensureDeferred

@@ -7,7 +7,8 @@ netsuite = ServiceMaker(
     "netsuite",
     "suite.tap",
     "Event-driven network services: TCP echo (RFC 862), UDP echo, "
-    "line-based chat for nc and telnet, file upload and download, "
+    "line-based chat for nc and telnet, the chat's rooms for IRC clients (irssi, WeeChat, HexChat), "
+    "file upload and download, "
     "files over HTTP for curl, wget, browsers and tus.",
     "netsuite",
 )
