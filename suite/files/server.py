@@ -12,7 +12,6 @@ through :mod:`suite.files.wire`.
 
 from __future__ import annotations
 
-import enum
 import hmac
 import os
 from typing import TYPE_CHECKING, Any
@@ -28,10 +27,11 @@ from zope.interface import implementer
 from suite.admission import AdmittedConnection
 from suite.endpoints import plain_socket
 from suite.files.contract import Upload
+from suite.files.receiving import UploadReceiver
 from suite.files.sender import FileSender, ZeroCopySender
+from suite.files.states import MOVES, READING, STAYS, State
 from suite.files.wire import (
-    Authorized, Bye, Command, Data, ErrorCode, FileError, FileInfo, Files, Greeting, Ready, Stored,
-    listing_line, parse_command,
+    Authorized, Bye, Command, Data, ErrorCode, FileError, FileInfo, Files, Greeting, listing_line, parse_command,
 )
 from suite.limits import cancel_call, close_then_abort, peer_host, peer_text
 from suite.lines import BoundedLineReceiver
@@ -44,35 +44,8 @@ __all__ = ["FileProtocol", "State"]
 log = Logger()
 
 
-class State(enum.Enum):
-    """What a connection is doing; it reads input only in the first three."""
-
-    COMMAND = "awaiting a command"
-    BODY = "receiving an upload's bytes"
-    AFTER_BODY = "awaiting the line after an upload's bytes"
-    WORKING = "carrying out a command"
-    SENDING = "sending a file"
-    CLOSING = "closing"
-
-
-#: The moves a connection may make; anything else is a bug (internal-error).
-MOVES: dict[State, frozenset[State]] = {
-    State.COMMAND: frozenset({State.WORKING, State.CLOSING}),
-    State.WORKING: frozenset({State.COMMAND, State.BODY, State.AFTER_BODY, State.SENDING, State.CLOSING}),
-    State.BODY: frozenset({State.AFTER_BODY, State.CLOSING}),
-    State.AFTER_BODY: frozenset({State.WORKING, State.CLOSING}),
-    State.SENDING: frozenset({State.WORKING, State.CLOSING}),
-    State.CLOSING: frozenset(),
-}
-_READING = frozenset({State.COMMAND, State.BODY, State.AFTER_BODY})
-
-#: Errors after which the connection stays open (the rest close it).
-_STAYS = frozenset({ErrorCode.BAD_COMMAND, ErrorCode.BAD_NAME, ErrorCode.BAD_OFFSET, ErrorCode.NOT_FOUND,
-                    ErrorCode.TOO_MANY_TRANSFERS})
-
-
 @implementer(IHalfCloseableProtocol, IHandshakeListener)
-class FileProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
+class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, TimeoutMixin):
     """
     One client of the file service.
 
@@ -113,7 +86,7 @@ class FileProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         if state not in MOVES[self.state]:
             raise AssertionError(f"{self.state.name} -> {state.name}")
         self.state = state
-        if state in _READING:
+        if state in READING:
             self.resumeReading("state")
         else:
             self.pauseReading("state")
@@ -243,8 +216,8 @@ class FileProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self.close(aborted)
 
     def refuse(self, error: FileError) -> None:
-        """An error after which the connection stays open (or closes, see ``_STAYS``)."""
-        if error.code not in _STAYS:
+        """An error after which the connection stays open (or closes, see ``STAYS``)."""
+        if error.code not in STAYS:
             self.fail(error)
             return
         self.factory.refused(self, f"{error.code}: {error.message}")
@@ -362,116 +335,6 @@ class FileProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     async def _list(self, command: Command) -> None:
         files = await self.factory.storage.list()
         self.transport.write(Files(len(files)).line() + b"".join(map(listing_line, files)))
-
-    # -- upload --------------------------------------------------------------------
-
-    async def _put(self, command: Command) -> None:
-        self._start_transfer()
-        try:
-            session = await self.factory.storage.begin_upload(
-                command.name, command.size, command.sha256, overwrite=command.overwrite, resume=command.resume
-            )
-        except BaseException:
-            self._end_transfer()
-            raise
-        if self.state is State.CLOSING:  # the client went away meanwhile
-            await session.abort()
-            return
-        self.session = session
-        session.on_written = self._disk_progress
-        self.transport.write(Ready(session.offset).line())
-        log.info("receiving {name} ({size} bytes from {offset}) from {peer}",
-                 name=session.name, size=session.size, offset=session.offset, peer=self.peer)
-        self.setTimeout(self.factory.transfer_timeout)
-        if session.remaining:
-            self._set_big_reads(True)
-            self.setRawMode()
-            self.move(State.BODY)
-            early, self._buffer = self._buffer, b""
-            if early:  # the data sent right after the PUT line, not waiting for READY
-                self.rawDataReceived(early)
-        else:
-            self.move(State.AFTER_BODY)
-
-    def rawDataReceived(self, data: bytes) -> None:
-        session = self.session
-        if self.state is not State.BODY or session is None:
-            return
-        self.resetTimeout()
-        take = data[: session.remaining] if len(data) > session.remaining else data
-        try:
-            session.write(take)
-        except FileError as e:  # the upload was ended under it (the server is stopping)
-            self.fail(e)
-            return
-        if session.pending > self.factory.disk_buffer:
-            self.pauseReading("disk")  # the disk is behind: stop reading
-        if not session.remaining:
-            self._set_big_reads(False)
-            self.move(State.AFTER_BODY)
-            self.setLineMode(data[len(take):])
-
-    def setLineMode(self, extra: bytes = b"") -> None:
-        super().setLineMode(extra)
-        if self._processing and self._buffer and not self.reading_paused:
-            # suite.lines leaves lines handed back from rawDataReceived
-            # unread while it is inside a batch (an upload that began and
-            # ended within one read, as with inline storage): read them now.
-            self._processing = False
-            try:
-                self._process()
-            finally:
-                self._processing = True
-
-    def _disk_progress(self) -> None:
-        # Resume at half the buffer, not at empty: the disk keeps working
-        # while the network refills it.
-        session = self.session
-        if session is None or session.pending <= self.factory.disk_buffer // 2:
-            self.resumeReading("disk")
-
-    def _line_after_body(self, raw: bytes) -> None:
-        """The first line after an upload's data: a command means the data ended there."""
-        try:
-            command = parse_command(raw.decode("utf-8"))
-        except (UnicodeDecodeError, FileError):
-            self._too_long()
-            return
-        self._commit(command)
-
-    def _too_long(self) -> None:
-        size = self.session.size if self.session is not None else 0
-        self.fail(FileError(ErrorCode.TOO_LONG, f"more than the declared {size} bytes came; nothing was stored"))
-
-    def _commit(self, then: Command | None) -> None:
-        session, self.session = self.session, None
-        assert session is not None
-        self.move(State.WORKING)
-        self.setTimeout(None)
-
-        def stored(result: Any) -> None:
-            self._end_transfer()
-            if self.state is State.CLOSING:
-                return
-            if isinstance(result, Failure):
-                if not result.check(FileError):
-                    log.failure("storing {name} failed", result, name=session.name)
-                    result = Failure(FileError(ErrorCode.INTERNAL, "the server failed; see its log"))
-                self.factory.files_failed[result.value.code] += 1
-                self.fail(result.value)
-                return
-            log.info("stored {name}: {size} bytes, sha256 {sha256}", name=result.name, size=result.size, sha256=result.sha256)
-            self.factory.files_stored += 1
-            self.factory.bytes_stored += result.size
-            self.transport.write(Stored(result.size, result.sha256, result.name).line())
-            if then is None:  # the client half-closed: nothing more will come
-                self.close()
-                return
-            self._next_command()
-            if then.verb != "DONE" and self.state is State.COMMAND:
-                self.dispatch(then)
-
-        defer.Deferred.fromCoroutine(session.commit()).addBoth(stored)
 
     # -- download ------------------------------------------------------------------
 
