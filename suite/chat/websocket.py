@@ -274,9 +274,12 @@ class ChatWebSocket:
     def enqueue(self, data: bytes) -> None:
         if self._closing:
             return
-        frame = self._frames(data)
-        if frame is None:
-            return
+        # Inline, the fan-out fast path: a frame already made for another member.
+        frame = data.__dict__.get("websocket") if hasattr(data, "what") else None
+        if frame is None or data.what.nick == self.nick and data.what.kind == "notice":  # type: ignore[attr-defined]
+            frame = self._frames(data)
+            if frame is None:
+                return
         self._outbox.append(frame)
         self._outbox_size += len(frame)
         limit = self.factory.max_pending

@@ -94,6 +94,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         self.hostname = factory.server_name
         irc.IRC.connectionMade(self)
         self.host = peer_host(self.transport.getPeer()) or "unknown"
+        self._render_key = factory.render_key
         factory.clients.add(self)
         _set_no_delay(self.transport)
         BoundedLineReceiver.connectionMade(self)  # our transport's producer: hears when output backs up
@@ -224,7 +225,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
             return data  # already IRC
         if what.nick != self.nick:
             # The fast path of fan-out: the lines every IRC member gets, made once.
-            shared = data.__dict__.get(self.factory.render_key)
+            shared = data.__dict__.get(self._render_key)
             if shared is not None:
                 return shared  # type: ignore[no-any-return]
         kind = what.kind
@@ -252,9 +253,13 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         """Queue ``data``; disconnect the client if its unread output grows too large."""
         if self._closing:
             return
-        out = self._irc(data)
+        # Inline, the fan-out fast path of _irc: another member's line, already rendered.
+        what = getattr(data, "what", None)
+        out = data.__dict__.get(self._render_key) if what is not None and what.nick != self.nick else None
         if out is None:
-            return
+            out = self._irc(data)
+            if out is None:
+                return
         self._outbox.append(out)
         self._outbox_size += len(out)
         limit = self.factory.max_pending
