@@ -129,9 +129,21 @@ class ChatWebSocket:
         self._inbox.append(message)
         if self._turn is None:
             self._turn = self.factory.reactor.callLater(0, self._next_turn)
-        if len(self._inbox) >= self.factory.messages_per_turn and not self._reading_paused and self._raw is not None:
-            self._reading_paused = True
-            self._raw.pauseProducing()
+        self._pace()
+
+    def _pace(self) -> None:
+        """
+        Read only while fewer than a turn of messages wait and the client
+        takes its own output (as the line chat does): a sender is slowed to
+        what the server delivers.
+        """
+        pause = self._paused or len(self._inbox) >= self.factory.messages_per_turn
+        if pause != self._reading_paused and self._raw is not None and not self._closing:
+            self._reading_paused = pause
+            if pause:
+                self._raw.pauseProducing()
+            else:
+                self._raw.resumeProducing()
 
     def _next_turn(self) -> None:
         self._turn = None
@@ -145,9 +157,8 @@ class ChatWebSocket:
             inbox.clear()
         elif inbox:
             self._turn = self.factory.reactor.callLater(0, self._next_turn)
-        elif self._reading_paused:
-            self._reading_paused = False
-            self._raw.resumeProducing()
+        else:
+            self._pace()
 
     def _handle(self, message: str) -> None:
         server = self.factory.server
@@ -299,10 +310,12 @@ class ChatWebSocket:
 
     def pauseProducing(self) -> None:
         self._paused = True
+        self._pace()
 
     def resumeProducing(self) -> None:
         self._paused = False
         self.flush()
+        self._pace()
 
     def stopProducing(self) -> None:
         self._paused = True

@@ -62,6 +62,13 @@ class RawSink:
 
         self.decoder = FrameProtocol(client=True, extensions=[])
         self.into = into
+        self.reading = True
+
+    def pauseProducing(self) -> None:
+        self.reading = False
+
+    def resumeProducing(self) -> None:
+        self.reading = True
 
     def write(self, data: bytes) -> None:
         self.decoder.receive_bytes(data)
@@ -175,6 +182,7 @@ def test_send_queue_exceeded() -> None:
     wsf = ChatWebSocketFactory(ChatServer(), reactor=Clock(), max_pending=500, max_per_ip=None, flood_rate=None)
     a, b = Browser(wsf), Browser(wsf)
     b.ws.pauseProducing()
+    assert not b.ws._raw.reading  # a client that does not take its output is not read either
     for _ in range(20):
         a.send(type="say", text="y" * 40)
     assert b.t.closed == 1008 and b.t.sent[-1]["code"] == "send-queue-exceeded"
