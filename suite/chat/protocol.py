@@ -10,6 +10,7 @@ client has not read, and an optional idle timeout.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -97,6 +98,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         """
         if self._closing:
             return
+        self.factory.disconnects[reason.split(":", 1)[0]] += 1
         self.factory.server.disconnect(self, reason)
         self._closing = True
         self.pauseReading("closing")
@@ -125,6 +127,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         if self._closing:
             return
         self.resetTimeout()
+        self.factory.bytes_in += len(data)
         if self._telnet_pending or b"\xff" in data:
             # Telnet commands (never part of UTF-8 text), answered at once:
             # a telnet client may wait for the answer before the line ends.
@@ -173,6 +176,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     def lineReceived(self, line: bytes) -> None:
         if self._closing or not line.strip():
             return
+        self.factory.lines_received += 1
         if not self._allowed_by_flood_control():
             return
         server = self.factory.server
@@ -358,6 +362,10 @@ class ChatFactory(AdmittingFactory):
         self.close_grace = close_grace
         #: Rule breaking (over-long lines, bad UTF-8, floods), logged once per peer host a minute.
         self.protocol_errors = PeerLog(ChatProtocol.log, self.reactor)
+        #: Counters for /metrics: bytes and lines from clients, clients the server disconnected by reason.
+        self.bytes_in = 0
+        self.lines_received = 0
+        self.disconnects: Counter[str] = Counter()
         self.idle_timeout: float | None = None
         self.configure(
             max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst,

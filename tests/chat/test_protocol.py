@@ -726,3 +726,14 @@ def test_protocol_errors_are_logged_once_per_peer(caplog_events: list) -> None:
     assert logged[0]["peer"].startswith("192.0.2.50:") and logged[0]["code"] == "line-too-long"
     chat.connect("192.0.2.51").send(b"y" * 20 + b"\n")  # another host: logged
     assert len([e for e in caplog_events if e.get("log_format", "").startswith("chat: {peer}")]) == 2
+
+
+def test_counters_for_metrics() -> None:
+    chat = Harness(flood_rate=1, flood_burst=1)
+    alice = chat.connect(nick="alice")
+    chat.clock.advance(10)
+    alice.send(b"one\n")
+    assert chat.factory.lines_received == 2  # /nick alice, one
+    assert chat.factory.bytes_in == len(b"/nick alice\n") + len(b"one\n")
+    alice.send(b"a\nb\nc\nd\n")  # flood: warned, then out
+    assert chat.factory.disconnects == {"flood": 1}
