@@ -71,6 +71,7 @@ class BoundedLineReceiver(Protocol):
     _paused: frozenset[str] = frozenset()
     _resume_call: Any = None
     _processing = False
+    _again = False
     _output_blocked = False
     _transport_paused = False
     #: Bytes held unread (beyond one line) while lines wait for output to drain.
@@ -100,10 +101,17 @@ class BoundedLineReceiver(Protocol):
 
     def _process(self) -> None:
         if self._processing:
-            return  # a line handler changed state; the running loop goes on
+            # A handler changed state (raw mode ended within this read): the
+            # running loop reads on once that handler returns.
+            self._again = True
+            return
         self._processing = True
         try:
-            self._process_lines()
+            while True:
+                self._again = False
+                self._process_lines()
+                if not (self._again and self._line_mode and self._buffer and not self._paused):
+                    break
         finally:
             self._processing = False
 
@@ -197,7 +205,7 @@ class BoundedLineReceiver(Protocol):
         self._line_mode = True
         if extra:
             self._buffer = extra + self._buffer
-        if not self._paused and self._buffer and not self._processing:
+        if not self._paused and self._buffer:
             self._process()
 
     @property

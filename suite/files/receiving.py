@@ -81,18 +81,6 @@ class UploadReceiver:
             self.move(State.AFTER_BODY)
             self.setLineMode(data[len(take):])
 
-    def setLineMode(self, extra: bytes = b"") -> None:
-        super().setLineMode(extra)
-        if self._processing and self._buffer and not self.reading_paused:
-            # suite.lines leaves lines handed back from rawDataReceived
-            # unread while it is inside a batch (an upload that began and
-            # ended within one read, as with inline storage): read them now.
-            self._processing = False
-            try:
-                self._process()
-            finally:
-                self._processing = True
-
     def _disk_progress(self) -> None:
         # Resume at half the buffer, not at empty: the disk keeps working
         # while the network refills it.
