@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from suite._reactor import or_global_reactor
-from suite.limits import PeerLog, cancel_call, close_then_abort, peer_host, peer_text
+from suite.limits import PeerLog, cancel_call, close_then_abort, normal_host, peer_host, peer_text
 from suite.service import Config, Option, ip_address, non_negative
 
 __all__ = [
@@ -103,10 +103,10 @@ class AdmissionPolicy:
                 raise ValueError(f"{name} must be at least 1 or None, not {value!r}")
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
-        self.exempt = frozenset(exempt)
+        self.exempt = frozenset(h for h in (normal_host(e) for e in exempt) if h is not None)
 
     def _counted_host(self, peer: IAddress) -> str | None:
-        host = peer_host(peer)
+        host = normal_host(peer_host(peer))
         return None if host in self.exempt else host
 
     def admit(self, peer: IAddress) -> Refusal | None:
@@ -134,10 +134,13 @@ class AdmissionPolicy:
             self._per_host[host] = self._per_host.get(host, 0) + 1
         return None
 
-    def release(self, peer: IAddress) -> None:
-        """Forget one admitted connection from ``peer``."""
+    def counted_host(self, peer: IAddress) -> str | None:
+        """The host ``peer`` counts against now (``None``: no per-IP count), to give to :meth:`release`."""
+        return self._counted_host(peer)
+
+    def release(self, host: str | None) -> None:
+        """Forget one admitted connection, counted against ``host`` when it was admitted."""
         self.open -= 1
-        host = self._counted_host(peer)
         if host is not None and host in self._per_host:
             left = self._per_host[host] - 1
             if left > 0:
@@ -183,9 +186,10 @@ class AdmittingFactory(Factory):
             return RefusalProtocol(policy.refusal_line(refusal.text), policy.clock)
         protocol = super().buildProtocol(addr)
         if protocol is None:  # pragma: no cover - a subclass declined
-            policy.release(addr)
+            policy.release(policy.counted_host(addr))
             return None
-        protocol._admitted_as = (policy, addr)  # type: ignore[attr-defined]
+        # The host as counted now: a reload may change the exemptions before it ends.
+        protocol._admitted_as = (policy, policy.counted_host(addr))  # type: ignore[attr-defined]
         return protocol
 
 
@@ -196,13 +200,13 @@ class AdmittedConnection:
     the bases, and call ``super().connectionLost(reason)`` when overriding.
     """
 
-    _admitted_as: tuple[AdmissionPolicy, IAddress] | None = None
+    _admitted_as: tuple[AdmissionPolicy, str | None] | None = None
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         admitted, self._admitted_as = self._admitted_as, None
         if admitted is not None:
-            policy, addr = admitted
-            policy.release(addr)
+            policy, host = admitted
+            policy.release(host)
         parent: Any = super()
         if hasattr(parent, "connectionLost"):
             parent.connectionLost(reason)
@@ -228,3 +232,42 @@ def admission_settings(service: str, config: Config) -> dict[str, Any]:
         "max_per_ip": config[f"{service}-max-per-ip"] or None,
         "exempt": config[f"{service}-per-ip-exempt"],
     }
+
+
+def raise_file_limit(connections: int | None, margin: int = 64) -> str | None:
+    """
+    Make room for ``connections`` open sockets (``None``: a service with no
+    cap) plus ``margin`` for listeners and files: raise the soft
+    ``RLIMIT_NOFILE`` up to the hard limit if needed.  Without room, one
+    service at its cap would take the descriptors the others need, and
+    their clients would be reset instead of reading a refusal.
+
+    :return: a warning to log when the limit cannot cover the caps, else ``None``.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if connections is None:
+        wanted = hard
+    else:
+        wanted = connections + margin
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if connections is None:
+        return None if soft == resource.RLIM_INFINITY else (
+            f"a service has no connection cap; the open-file limit ({soft}) bounds them all together"
+        )
+    if soft != resource.RLIM_INFINITY and soft < connections + margin:
+        return (
+            f"the connection caps add up to {connections}, but the open-file limit is {soft} "
+            f"(hard limit {hard}): lower the caps or raise the limit (ulimit -n, LimitNOFILE=)"
+        )
+    return None

@@ -42,7 +42,7 @@ def read_config_file(path: str) -> dict[str, Any]:
             return tomllib.load(f)
     except OSError as e:
         raise usage.UsageError(f"--config: {e.strerror}: {path}") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise usage.UsageError(f"--config: {path} is not valid TOML: {e}") from None
 
 
@@ -79,14 +79,14 @@ def apply_config_file(
         if option is None or key == "config":
             raise usage.UsageError(f"--config: unknown key {key!r} in {path} (keys are long option names)")
         texts = _as_text(option, key, value)
-        if key in given:
-            continue
         if option.flag:
-            values[key] = value
+            parsed: Any = value
         elif option.multiple:
-            values[key] = [item for text in texts for item in option.parse_items(text)]
+            parsed = [item for text in texts for item in option.parse_items(text)]
         else:
-            values[key] = option.parse(texts[0])
+            parsed = option.parse(texts[0])
+        if key not in given:  # the command line wins, but the file's value must be valid too
+            values[key] = parsed
 
 
 class ConfigReloader(Service):

@@ -8,6 +8,7 @@ drive time with ``twisted.internet.task.Clock``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Hashable
 from typing import Any
 
@@ -198,6 +199,22 @@ def peer_host(address: IAddress) -> str | None:
     return getattr(address, "host", None)
 
 
+def normal_host(host: str | None) -> str | None:
+    """
+    ``host`` in one canonical form, so caps and exemptions match however a
+    listener saw it: an IPv4 client of a dual-stack IPv6 listener
+    (``::ffff:127.0.0.1``) is its IPv4 address; IPv6 in compressed form.
+    """
+    if host is None:
+        return None
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
 def peer_text(address: IAddress) -> str:
     """
     A peer address as people write it in logs: ``127.0.0.1:5555``,
@@ -294,11 +311,19 @@ class PeerLog:
     whatever the number of peers.
     """
 
-    def __init__(self, log: Logger, clock: IReactorTime, interval: float = 60.0, max_peers: int = 4096) -> None:
+    def __init__(
+        self, log: Logger, clock: IReactorTime, interval: float = 60.0, max_peers: int = 4096, max_lines: int = 100
+    ) -> None:
         self._log = log
         self._clock = clock
         self.interval = interval
         self.max_peers = max_peers
+        #: Lines per interval from all hosts together: many hosts (a botnet,
+        #: an IPv6 /64) cannot grow the log without bound either.
+        self.max_lines = max_lines
+        self._window_end = float("-inf")
+        self._window_lines = 0
+        self._window_suppressed = 0
         #: host -> (when it may be logged again, lines suppressed since)
         self._peers: dict[str, tuple[float, int]] = {}
 
@@ -309,6 +334,14 @@ class PeerLog:
         if seen is not None and now < seen[0]:
             self._peers[host] = (seen[0], seen[1] + 1)
             return False
+        if now >= self._window_end:
+            self._window_end = now + self.interval
+            self._window_lines = 0
+        if self._window_lines >= self.max_lines:
+            self._window_suppressed += 1
+            return False
+        self._window_lines += 1
+        others, self._window_suppressed = self._window_suppressed, 0
         suppressed = seen[1] if seen is not None else 0
         self._peers.pop(host, None)
         if len(self._peers) >= self.max_peers:
@@ -316,5 +349,7 @@ class PeerLog:
         self._peers[host] = (now + self.interval, 0)
         if suppressed:
             format += " ({suppressed} more from this host suppressed)"
-        self._log.warn(format, suppressed=suppressed, **kwargs)
+        if others:
+            format += " ({others} more from many hosts suppressed)"
+        self._log.warn(format, suppressed=suppressed, others=others, **kwargs)
         return True

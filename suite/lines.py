@@ -210,8 +210,13 @@ class BoundedLineReceiver(Protocol):
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes received after the last line end: a line still being typed (or never ended)."""
-        return len(self._buffer) if self._line_mode else 0
+        """
+        Bytes of a line still being typed (or never ended): received after
+        the last line end.  Whole lines waiting for their turn do not count.
+        """
+        if not self._line_mode or b"\n" in self._buffer:
+            return 0
+        return len(self._buffer)
 
     @property
     def reading_paused(self) -> frozenset[str]:

@@ -57,8 +57,21 @@ def _options(name: str) -> list[Option]:
     raise KeyError(f"no service {name!r} for an options table")
 
 
+def _modes() -> str:
+    from suite.tap import SERVICES
+
+    rows = ["| mode | service | default address |", "|---|---|---|"]
+    for service in SERVICES:
+        spec = f" ([spec]({service.docs.removeprefix('docs/')}))" if service.docs else ""
+        rows.append(f"| `{service.name}` | {service.summary}{spec} | `{service.default_listen}` |")
+    rows.append("| `all` (default) | every service above, in one process | each its own default |")
+    return "\n".join(rows) + "\n"
+
+
 def render(name: str) -> str:
-    """The markdown table of the options of ``name`` (a service, ``global`` or ``all``)."""
+    """The markdown table of ``name``: ``modes``, or the options of a service, ``global`` or ``all``."""
+    if name == "modes":
+        return _modes()
     rows = ["| flag and config key | default | meaning |", "|---|---|---|"]
     for option in _options(name):
         meaning = option.help + ("" if option.reloadable else " Fixed at start (a reload keeps it).")

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from suite._reactor import or_global_reactor
+from suite.admission import raise_file_limit
 from suite.config import ConfigReloader, apply_config_file
 from suite.endpoints import (
     CannotListen,
@@ -206,6 +207,16 @@ def metrics_site(options: Options, metrics: SuiteMetrics, reactor: Any) -> Liste
     return ListeningService("metrics", options["metrics-listen"], site, reactor)
 
 
+def _check_file_limit(options: Options) -> None:
+    """Raise the open-file limit to fit the connection caps, or say it cannot (see raise_file_limit)."""
+    caps = [options.get(f"{s.name}-max-connections") for s in options.selected_modes() if not s.datagram]
+    caps = [cap for cap in caps if cap is not None]
+    total = None if any(cap == 0 for cap in caps) else sum(caps)
+    warning = raise_file_limit(total)
+    if warning is not None:
+        log.warn("netsuite: {warning}", warning=warning)
+
+
 class NetsuiteService(MultiService):
     """
     The plugin's top service.  A service that cannot listen ends the process
@@ -240,6 +251,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         metrics.watch(descriptor.name, target, service)
     if options["metrics-listen"] is not None:
         metrics_site(options, metrics, reactor).setServiceParent(top)
+    _check_file_limit(options)
     workers = None
     if options["workers"] > 1:
         workers = WorkerPool(options, [service for _, service in running], reactor)

@@ -146,3 +146,17 @@ async def test_sighup_reload_end_to_end(runs, tmp_path: Path) -> None:
     alice.transport.write(b"w" * 60 + b"\n")
     await alice.wait_for(r"^!!! line-too-long: line longer than 50 bytes rejected$")
     await close_all(alice)
+
+
+def test_a_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "netsuite.toml"
+    config.write_bytes(b"\xff\xfe = 1\n")
+    with pytest.raises(usage.UsageError, match="is not valid TOML"):
+        parse("--config", str(config))
+
+
+def test_a_file_value_is_checked_even_when_the_command_line_wins(tmp_path: Path) -> None:
+    config = tmp_path / "netsuite.toml"
+    config.write_text('mode = "chat,bogus"\n')
+    with pytest.raises(usage.UsageError, match="unknown mode 'bogus'"):
+        parse("--config", str(config), "--mode", "chat")

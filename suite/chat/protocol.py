@@ -63,6 +63,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self._abort_call: Any = None
         self._partial_call: Any = None
         self._partial_told = False
+        self._lines_ended = 0
 
     @property  # type: ignore[override]
     def MAX_LENGTH(self) -> int:  # noqa: N802 - the line receiver's name
@@ -135,7 +136,12 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
             self._telnet_pending = pending if len(pending) <= wire.TELNET_MAX_PENDING else b""
             if replies:
                 self.deliver(replies)
+        ended = self._lines_ended
         super().dataReceived(data)
+        if self._lines_ended != ended:
+            self._partial_told = False  # a new line began: it may be told about too
+            cancel_call(self._partial_call)
+            self._partial_call = None
         self._watch_partial_line()
 
     def _watch_partial_line(self) -> None:
@@ -174,6 +180,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self.protocol_error(ErrorCode.LINE_TOO_LONG, f"line longer than {self.MAX_LENGTH} bytes rejected")
 
     def lineReceived(self, line: bytes) -> None:
+        self._lines_ended += 1
         if self._closing or not line.strip():
             return
         self.factory.lines_received += 1

@@ -737,3 +737,22 @@ def test_counters_for_metrics() -> None:
     assert chat.factory.bytes_in == len(b"/nick alice\n") + len(b"one\n")
     alice.send(b"a\nb\nc\nd\n")  # flood: warned, then out
     assert chat.factory.disconnects == {"flood": 1}
+
+
+def test_partial_line_notice_for_a_line_begun_in_the_same_read() -> None:
+    """'first' (told), then '\\nsecond' in one read: 'second' is told about too."""
+    chat = Harness(partial_line_notice=5)
+    alice = chat.connect(nick="alice")
+    alice.send(b"first")
+    chat.clock.advance(5)
+    alice.lines()
+    alice.send(b"\nsecond")
+    chat.clock.advance(5)
+    assert alice.lines()[-1].startswith("*** partial: your line has no newline yet (6 bytes")
+
+
+def test_whole_lines_waiting_their_turn_are_not_partial() -> None:
+    chat = Harness(partial_line_notice=5, flood_rate=None)
+    alice = chat.connect(nick="alice")
+    alice.send(b"x\n" * 3000)  # more than one turn's worth
+    assert alice.proto.pending_bytes == 0
