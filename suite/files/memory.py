@@ -1,5 +1,5 @@
 """
-An in-memory :class:`~suite.files.contract.FileStore`, for tests and
+An in-memory :class:`suite.files.contract.FileStore`, for tests and
 embedders that want the file service without a disk.
 
 Same rules as the directory backend (``suite.files.storage``): limits

@@ -2,7 +2,7 @@
 The IRC front of the chat: one IRC client's connection.
 
 :class:`IRCConnection` is Twisted's server-side
-:class:`twisted.words.protocols.irc.IRC` (its message parsing, its
+``twisted.words.protocols.irc.IRC`` (its message parsing, its
 ``irc_COMMAND`` dispatch, its numerics), joined to the chat's shared
 :class:`suite.chat.rooms.ChatServer` as one more :class:`ChatUser`: room
 ``lobby`` is channel ``#lobby``, and what is said on any front reaches every

@@ -7,19 +7,18 @@ The IRC queries: who is here, what a channel is, what a user is
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.words.protocols import irc
 
 from suite.chat import wire
 from suite.irc.render import channel
 
-if TYPE_CHECKING:
-    from suite.irc.protocol import IRCConnection
-
-    _Base = IRCConnection
-else:
-    _Base = object
+# A mixin: the handlers use the connection's attributes (factory, room,
+# numeric...), which IRCConnection provides.  It is typed as a plain object
+# subclass because basing it on IRCConnection for type checkers made an
+# inheritance cycle (IRCConnection derives from it).
+_Base = object
 
 __all__ = ["IRCQueries", "shown"]
 
