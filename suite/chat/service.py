@@ -6,7 +6,7 @@ from typing import Any
 
 from suite.admission import admission_options, admission_settings
 from suite.chat.backplane.running import BACKPLANE_OPTIONS, backplane_server, uses_backplane
-from suite.chat.protocol import ChatFactory
+from suite.chat.factory import ChatFactory
 from suite.chat.rooms import ChatServer
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, positive_int
 

@@ -24,7 +24,7 @@ from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
-from suite.chat.protocol import _set_no_delay
+from suite.chat.protocol import set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.page import ChatPage, chat_page_resource
 from suite.chat.wire import ServerLine
@@ -113,7 +113,7 @@ class ChatWebSocket:
             # and a transport has one: hand the slot to this connection.
             channel.transport.unregisterProducer()
             # Small messages to many: Nagle plus delayed ACKs would hold them (see the line chat).
-            _set_no_delay(channel.transport)
+            set_no_delay(channel.transport)
         self.transport.attachProducer(self)  # type: ignore[union-attr]
         self._arm()
         factory.server.connect(self)

@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
 from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactory
-from suite.chat.protocol import _set_no_delay
+from suite.chat.protocol import set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import Line, ServerLine
 from suite.irc import defaults
@@ -96,7 +96,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         self.host = peer_host(self.transport.getPeer()) or "unknown"
         self._render_key = factory.render_key
         factory.clients.add(self)
-        _set_no_delay(self.transport)
+        set_no_delay(self.transport)
         BoundedLineReceiver.connectionMade(self)  # our transport's producer: hears when output backs up
         self.reset_flood_control()
         self.callLater = factory.reactor.callLater
