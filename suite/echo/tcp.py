@@ -76,8 +76,6 @@ class EchoProtocol(AdmittedConnection, Protocol, TimeoutMixin):
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
-        # Echo writes back all it reads: one count serves both directions.
-        self.factory.bytes_in += len(data)
         send = self._send
         if send is None:
             self.transport.write(data)
@@ -171,8 +169,6 @@ class EchoFactory(AdmittingFactory):
         )
         #: The connections open now.
         self.live: set[EchoProtocol] = set()
-        #: Bytes received (and echoed back) since start, for /metrics.
-        self.bytes_in = 0
         self.idle_timeout: float | None = None
         self.max_buffer = self.DEFAULT_MAX_BUFFER
         self.configure(idle_timeout=idle_timeout, max_buffer=max_buffer)
@@ -186,11 +182,6 @@ class EchoFactory(AdmittingFactory):
             self.idle_timeout = idle_timeout or None
             for protocol in self.live:
                 protocol.setTimeout(self.idle_timeout)
-
-    @property
-    def bytes_out(self) -> int:
-        """Bytes echoed since start (all that was received)."""
-        return self.bytes_in
 
     @property
     def refused(self) -> int:
