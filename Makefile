@@ -9,7 +9,7 @@ ARGS   ?=
 
 .PHONY: install run test bench apidocs clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml twisted/plugins/netsuite_plugin.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
