@@ -183,19 +183,23 @@ class Series:
 
 
 def table(
-    title: str, metric: str, series: Sequence[Series], baseline: str | None = None, higher_is_better: bool = True
+    title: str, metric: str, series: Sequence[Series], baseline: str | Sequence[str] | None = None,
+    higher_is_better: bool = True,
 ) -> str:
     """
     A markdown table: median, min-max and each server's ratio to the best
     baseline (every server whose name does not start with "netsuite")
-    measured in the same run; with ``baseline``, also the ratio to that one
-    (the one a target names), when it is not the best.
+    measured in the same run; with ``baseline`` (one name or several), also
+    the ratio to each of those (the one a target names, the previous
+    release) that is in the run and is not the best.
     """
     others = [s for s in series if not s.name.startswith("netsuite")] or list(series)
     best = (max if higher_is_better else min)(others, key=lambda s: s.median)
     columns = [best.name]
-    if baseline is not None and baseline != best.name:
-        columns.append(baseline)
+    present = {s.name for s in series}
+    for name in [baseline] if isinstance(baseline, str) else list(baseline or ()):
+        if name in present and name not in columns:
+            columns.append(name)
 
     def ratio(s: Series, name: str) -> str:
         base = next(b for b in series if b.name == name).median

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, compile_c, run_load, table
+from benchmarks._previous import LABEL, previous_server, previous_tree
 
 NETSUITE_FLAGS = [
     # Benchmarks measure raw fan-out: flood control and caps off.
@@ -21,7 +22,7 @@ NETSUITE_FLAGS = [
 ]
 
 
-def servers(cchat: Path | None = None) -> list[Server]:
+def servers(cchat: Path | None = None, previous: Path | None = None) -> list[Server]:
     ready = r"listening on (\d+)"
     listed = []
     if cchat is not None:
@@ -38,6 +39,8 @@ def servers(cchat: Path | None = None) -> list[Server]:
         listed.append(Server("uvloop chat", [PYTHON, str(HERE / "servers" / "asyncio_chat.py"), "--uvloop"], ready))
     except ImportError:
         pass
+    if previous is not None:
+        listed.append(previous_server(previous, "chat", NETSUITE_FLAGS))
     listed.append(Server(
         "netsuite chat",
         [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "chat", "--listen", "tcp:0:interface=127.0.0.1",
@@ -50,24 +53,26 @@ def servers(cchat: Path | None = None) -> list[Server]:
 def run(quick: bool = False, clients: int = 100, senders: int = 10) -> str:
     with tempfile.TemporaryDirectory(prefix="netsuite-bench-") as tmp:
         cchat = compile_c(HERE / "servers" / "cchat.c", Path(tmp))
-        report = _run(quick, clients, senders, cchat, latency=True)
+        previous = previous_tree(Path(tmp))
+        report = _run(quick, clients, senders, cchat, previous, latency=True)
         if not quick:
             # Longer: the documentation server spends seconds on each read here.
-            report += "\n\n" + _run(quick, 1000, senders, cchat, latency=False, repetitions=3,
+            report += "\n\n" + _run(quick, 1000, senders, cchat, previous, latency=False, repetitions=3,
                                      duration=10.0, warmup=3.0)
     return report
 
 
 def _run(
-    quick: bool, clients: int, senders: int, cchat: Path | None, latency: bool, repetitions: int = 5,
+    quick: bool, clients: int, senders: int, cchat: Path | None, previous: Path | None, latency: bool,
+    repetitions: int = 5,
     duration: float = 4.0, warmup: float = 1.0,
 ) -> str:
     repetitions = 1 if quick else repetitions
     if quick:
         duration, warmup = 0.5, 0.25
-    throughput = {s.name: Series(s.name) for s in servers(cchat)}
-    p99 = {s.name: Series(s.name) for s in servers(cchat)}
-    p50 = {s.name: Series(s.name) for s in servers(cchat)}
+    throughput = {s.name: Series(s.name) for s in servers(cchat, previous)}
+    p99 = {s.name: Series(s.name) for s in servers(cchat, previous)}
+    p50 = {s.name: Series(s.name) for s in servers(cchat, previous)}
     def load(port: int, *extra: str) -> dict:
         argv = [PYTHON, "-m", "benchmarks.chatload", "--port", str(port),
                 "--clients", str(clients), "--senders", str(senders),
@@ -75,7 +80,7 @@ def _run(
         return run_load(argv, timeout=60 + duration * 4)
 
     for _ in range(repetitions):
-        for server in servers(cchat):
+        for server in servers(cchat, previous):
             # A fresh server for each measurement: no state carried over.
             try:
                 throughput[server.name].values.append(load(server.start())["lines_per_s"])
@@ -91,13 +96,13 @@ def _run(
                 server.stop()
     tables = [
         table(f"Chat fan-out: {clients} clients, {senders} senders, as fast as possible",
-              "lines delivered/s", list(throughput.values()), "twisted-docs-chat"),
+              "lines delivered/s", list(throughput.values()), ("twisted-docs-chat", f"{LABEL} chat")),
     ]
     if latency:
         tables += [
             table(f"Chat delivery latency: {clients} clients, {senders} senders, 200 lines/s",
-                  "p99 ms", list(p99.values()), "twisted-docs-chat", higher_is_better=False),
+                  "p99 ms", list(p99.values()), ("twisted-docs-chat", f"{LABEL} chat"), higher_is_better=False),
             table(f"Chat delivery latency: {clients} clients, {senders} senders, 200 lines/s",
-                  "p50 ms", list(p50.values()), "twisted-docs-chat", higher_is_better=False),
+                  "p50 ms", list(p50.values()), ("twisted-docs-chat", f"{LABEL} chat"), higher_is_better=False),
         ]
     return "\n\n".join(tables)

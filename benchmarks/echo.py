@@ -24,6 +24,7 @@ from benchmarks._harness import (
     run_load,
     table,
 )
+from benchmarks._previous import LABEL, previous_server, previous_tree
 
 # netsuite's UDP limits stay on (each datagram goes through the guard and
 # both token buckets) with rates far above what the load generator sends and
@@ -32,7 +33,7 @@ from benchmarks._harness import (
 UDP_LIMITS = ["--udp-rate", "10000000", "--udp-global-rate", "100000000"]
 
 
-def servers(kind: str, cecho: Path | None) -> list[Server]:
+def servers(kind: str, cecho: Path | None, previous: Path | None = None) -> list[Server]:
     ready = r"listening on (\d+)"
     listed = []
     if cecho is not None:
@@ -51,6 +52,8 @@ def servers(kind: str, cecho: Path | None) -> list[Server]:
     argv = [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", mode, "--listen", f"{kind}:0:interface=127.0.0.1"]
     if kind == "udp":
         argv += UDP_LIMITS
+    if previous is not None:
+        listed.append(previous_server(previous, mode, UDP_LIMITS if kind == "udp" else [], kind, f"{LABEL} {mode}"))
     # The worker announces itself too: wait for it before measuring.
     worker_ready = rf"\[worker-1\] .* {mode} listening on {kind} 127\.0\.0\.1:(\d+)"
     listed += [
@@ -60,7 +63,9 @@ def servers(kind: str, cecho: Path | None) -> list[Server]:
     return listed
 
 
-def head_to_head_table(loadgen: Path, repetitions: int, warmup: str, seconds: str, quick: bool = False) -> str:
+def head_to_head_table(
+    loadgen: Path, repetitions: int, warmup: str, seconds: str, quick: bool = False, previous: Path | None = None
+) -> str:
     """
     TCP echo with two servers sharing CPU 0 at the same time: the ratio of
     their rates is the ratio of their costs per message (or per byte).  The
@@ -84,6 +89,8 @@ def head_to_head_table(loadgen: Path, repetitions: int, warmup: str, seconds: st
         "netsuite echo vs asyncio, 64 B": (asyncio_, netsuite, small),
         "netsuite echo vs twisted docs, 64 KiB": (docs, netsuite, bulk),
     }
+    if previous is not None:
+        pairs[f"netsuite echo vs {LABEL}, 64 B"] = (lambda: previous_server(previous, "echo", []), netsuite, small)
     if quick:
         del pairs["netsuite echo vs asyncio, 64 B"]
     ratios = {name: Series(name) for name in pairs}
@@ -120,6 +127,7 @@ def run(quick: bool = False) -> str:
         if loadgen is None:
             return "(echo scenarios need a C compiler for the load generator: skipped)"
         cecho = compile_c(HERE / "servers" / "cecho.c", Path(tmp))
+        previous = previous_tree(Path(tmp))
         tcp_cases = {
             "latency": ("1", "1", "64"),
             "pipelined": ("100", "16", "64"),
@@ -129,9 +137,9 @@ def run(quick: bool = False) -> str:
         worker_shares: list[list[float]] = []  # per worker, % of a core, in the 100 × 16 runs of --workers 2
         for case in [*tcp_cases, "latency-p99", "pipelined-cpu", "udp", "udp-loss"]:
             kind = "udp" if case.startswith("udp") else "tcp"
-            results[case] = {s.name: Series(s.name) for s in servers(kind, cecho)}
+            results[case] = {s.name: Series(s.name) for s in servers(kind, cecho, previous)}
         for _ in range(repetitions):
-            for server in servers("tcp", cecho):
+            for server in servers("tcp", cecho, previous):
                 for case, (conns, inflight, size) in tcp_cases.items():
                     port = server.start()  # a fresh server per measurement
                     try:
@@ -159,7 +167,7 @@ def run(quick: bool = False) -> str:
                         results["pipelined-cpu"][server.name].values.append(busy)
                     else:
                         results[case][server.name].values.append(result["mb_per_s"])
-            for server in servers("udp", cecho):
+            for server in servers("udp", cecho, previous):
                 port = server.start()
                 try:
                     result = run_load([str(loadgen), "udp", str(port), "16", "4", "64", warmup, seconds], 60)
@@ -169,19 +177,19 @@ def run(quick: bool = False) -> str:
                 results["udp-loss"][server.name].values.append(result["loss_ratio"] * 100)
         report = [
             table("TCP echo, 1 connection × 1 message of 64 B in flight: round trip", "p50 µs",
-                  list(results["latency"].values()), "twisted docs", higher_is_better=False),
+                  list(results["latency"].values()), ("twisted docs", f"{LABEL} echo"), higher_is_better=False),
             table("TCP echo, 1 connection × 1 message of 64 B in flight: round trip", "p99 µs",
-                  list(results["latency-p99"].values()), "twisted docs", higher_is_better=False),
+                  list(results["latency-p99"].values()), ("twisted docs", f"{LABEL} echo"), higher_is_better=False),
             table("TCP echo, 100 connections × 16 messages of 64 B in flight", "messages/s",
-                  list(results["pipelined"].values()), "twisted docs"),
+                  list(results["pipelined"].values()), ("twisted docs", f"{LABEL} echo")),
             table("TCP echo, 10 connections × 4 messages of 64 KiB in flight", "MB/s",
-                  list(results["bulk"].values()), "twisted docs"),
+                  list(results["bulk"].values()), ("twisted docs", f"{LABEL} echo")),
             table("UDP echo, 16 sockets × 4 datagrams of 64 B in flight", "replies/s",
-                  list(results["udp"].values()), "twisted docs"),
+                  list(results["udp"].values()), ("twisted docs", f"{LABEL} udp-echo")),
         ]
         loss = ", ".join(f"{s.name} {s.median:.3f}%" for s in results["udp-loss"].values())
         report.append(f"UDP loss (median): {loss}.")
-        report.append(head_to_head_table(loadgen, repetitions, warmup, seconds, quick))
+        report.append(head_to_head_table(loadgen, repetitions, warmup, seconds, quick, previous))
         if worker_shares:
             shares = "; ".join(" + ".join(f"{share:.0f} %" for share in run) for run in worker_shares)
             report.append(f"`--workers 2`, CPU of each worker process during the 100 × 16 runs: {shares} "
