@@ -1,7 +1,9 @@
 """
 A real ``redis-server`` for tests: started on a free loopback port (and a
-Unix socket) without persistence, ready once it answers ``PING``, stopped
-by PID.  The ``redis_server`` fixture gives a :class:`RedisServer`.
+Unix socket) without persistence, ready once it logs that it accepts
+connections (its log goes to its standard output, which the reactor reads:
+no sleeping poll, nothing blocks the reactor), stopped by PID.  The
+``redis_server`` fixture gives a :class:`RedisServer`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.python.failure import Failure
+
+from tests.helpers import ProcessRun, spawn
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -38,19 +43,19 @@ class RedisServer:
         self.tls_port = free_port() if tls else 0
         self.socket = str(directory / "redis.sock")
         self.password = password
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ProcessRun | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start it and wait (at most ``timeout`` seconds) until it answers PING."""
+    def start(self, timeout: float = 10.0) -> defer.Deferred[None]:
+        """Start it; fires once it accepts connections, fails (and stops it) after ``timeout`` seconds."""
         args = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--unixsocket", self.socket, "--unixsocketperm", "700", "--dir", str(self.directory),
-            "--logfile", str(self.directory / "redis.log"),
+            "--logfile", "",  # standard output: the reactor reads it, so the pipe never fills
         ]
         if self.password:
             args += ["--requirepass", self.password]
@@ -58,14 +63,19 @@ class RedisServer:
             key, cert = self.tls
             args += ["--tls-port", str(self.tls_port), "--tls-key-file", str(key), "--tls-cert-file", str(cert),
                      "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while not self.ping():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
-            time.sleep(0.01)  # polling a condition with a deadline
+        self.process = run = spawn(args)
+        ready = run.wait_for(rb"Ready to accept connections")
+        ready.addTimeout(timeout, reactor)
+
+        def failed(failure: Failure) -> defer.Deferred[None]:
+            def report(_: object) -> None:
+                output = bytes(run.out + run.err)[-2000:].decode(errors="replace")
+                raise RuntimeError(f"redis-server did not start on port {self.port}: "
+                                   f"{failure.getErrorMessage()}\n{output}")
+
+            return self.stop().addBoth(report)
+
+        return ready.addCallbacks(lambda _: None, failed)
 
     def ping(self) -> bool:
         """Whether it answers PING now."""
@@ -94,30 +104,43 @@ class RedisServer:
                 data += chunk
             return data
 
-    def kill(self) -> None:
-        """SIGKILL it and reap it."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+    def kill(self) -> defer.Deferred[int]:
+        """SIGKILL it by PID; fires once it is reaped."""
+        return self._signal(signal.SIGKILL)
 
-    def stop(self) -> None:
-        """SIGTERM it by PID and wait for it."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(10)
+    def stop(self) -> defer.Deferred[int]:
+        """SIGTERM it by PID; fires once it is reaped (SIGKILL if it still runs 10 seconds later)."""
+        return self._signal(signal.SIGTERM, kill_after=10.0)
+
+    def _signal(self, signum: int, kill_after: float | None = None) -> defer.Deferred[int]:
+        run, self.process = self.process, None
+        if run is None or run.ended.called:
+            return defer.succeed(0)
+        pid = run.transport.pid
+        os.kill(pid, signum)
+        ended: defer.Deferred[int] = defer.Deferred()
+
+        def reaped(code: int) -> int:
+            if late is not None and late.active():
+                late.cancel()
+            ended.callback(code)
+            return code
+
+        def overdue() -> None:
+            if run.transport.pid is not None:
+                os.kill(run.transport.pid, signal.SIGKILL)
+
+        late = reactor.callLater(kill_after, overdue) if kill_after is not None else None
+        run.ended.addCallback(reaped)
+        return ended
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh ``redis-server`` for one test; stopped after it."""
     server = RedisServer(tmp_path)
-    server.start()
+    pytest_twisted.blockon(server.start())
     try:
         yield server
     finally:
-        server.stop()
+        pytest_twisted.blockon(server.stop())

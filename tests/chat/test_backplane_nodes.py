@@ -124,7 +124,7 @@ async def test_private_messages_and_nick_collisions_across_nodes(nodes) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_simultaneous_claims_give_the_nick_to_one_node(nodes) -> None:
+async def test_simultaneous_claims_give_the_nick_to_one_node(nodes, redis_server) -> None:
     a, b = await nodes(2)
     x, y = await a.client("x1"), await b.client("y1")
     x.transport.write(b"/nick same\n")
@@ -137,7 +137,41 @@ async def test_simultaneous_claims_give_the_nick_to_one_node(nodes) -> None:
     assert x_won != y_won
     loser = y if x_won else x
     assert "!!! nick-taken: the nickname same is taken" in loser.lines
+    # Redis: the new name held by the winner's node, the winner's old name
+    # freed, the loser's old name still held by its own node.
+    winner_node, loser_node = (a, b) if x_won else (b, a)
+    old_winner, old_loser = ("x1", "y1") if x_won else ("y1", "x1")
+    held = redis_server.command("MGET", *(f"netsuite:chat:nick:{n}" for n in ("same", old_winner, old_loser)))
+    assert held.split(b"\r\n")[1:-1] == [b"$12", winner_node.backplane.node.encode(), b"$-1",
+                                         b"$12", loser_node.backplane.node.encode()]
     await close_all(x, y)
+
+
+@pytest_twisted.ensureDeferred
+async def test_simultaneous_claims_on_one_node_give_the_nick_to_one_user(nodes, redis_server) -> None:
+    (a,) = await nodes(1)
+    x, y = await a.client("x1"), await a.client("y1")
+    x.transport.write(b"/nick same\n")
+    y.transport.write(b"/nick same\n")
+    await until(lambda: "*** nick: x1 is now same" in x.lines or "*** nick: y1 is now same" in y.lines,
+                what="the winner's notice")
+    x_won = "*** nick: x1 is now same" in x.lines
+    loser, kept = (y, "y1") if x_won else (x, "x1")
+    assert await loser.wait_for("^!!! ") == "!!! nick-taken: the nickname same is taken"
+    assert (x.lines + y.lines).count(f"*** nick: {kept} is now same") == 0
+    # The loser's own claim is untouched (Redis would have let this node take both).
+    assert redis_server.command("GET", f"netsuite:chat:nick:{kept}").endswith(f"{a.backplane.node}\r\n".encode())
+
+
+@pytest_twisted.ensureDeferred
+async def test_renames_in_one_read_leave_only_the_last_claimed(nodes, redis_server) -> None:
+    (a,) = await nodes(1)
+    x = await a.client("x1")
+    x.transport.write(b"/nick first\n/nick second\n")
+    await x.wait_for(r"^\*\*\* nick: first is now second$")
+    assert x.lines[-2:] == ["*** nick: x1 is now first", "*** nick: first is now second"]
+    keys = redis_server.command("KEYS", "netsuite:chat:nick:*")
+    assert b"nick:second" in keys and b"nick:first" not in keys and b"nick:x1" not in keys
 
 
 @pytest_twisted.ensureDeferred
@@ -214,7 +248,7 @@ async def test_redis_killed_and_restarted_mid_chat(nodes, redis_server) -> None:
     a, b = await nodes(2, node_timeout=3)
     alice, bob = await a.client("alice"), await b.client("bob")
     await until(lambda: a.backplane.remote_nick("bob") and b.backplane.remote_nick("alice"), what="mirrors")
-    redis_server.kill()
+    await redis_server.kill()
     for client in (alice, bob):
         await client.wait_for(r"^\*\*\* backplane: lost the connection")
     alice.transport.write(b"during the outage\n")
@@ -222,7 +256,7 @@ async def test_redis_killed_and_restarted_mid_chat(nodes, redis_server) -> None:
         "!!! backplane-down: the other chat nodes are out of reach: only users on this node got that")
     alice.transport.write(b"/nick alicia\n")
     await alice.wait_for("^!!! backplane-down: nicknames cannot change")
-    redis_server.start()
+    await redis_server.start()
     for client in (alice, bob):
         await client.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
     # One notice each way, the registry rebuilt in the empty Redis.
@@ -258,7 +292,7 @@ async def test_a_password_from_a_file(tmp_path) -> None:
     from suite.chat.backplane import parse_backplane_url
 
     redis = RedisServer(tmp_path, password="correct-horse-battery")
-    redis.start()
+    await redis.start()
     try:
         (tmp_path / "pw").write_text("correct-horse-battery\n")
         url = parse_backplane_url(f"redis://127.0.0.1:{redis.port}", str(tmp_path / "pw"))
@@ -272,7 +306,7 @@ async def test_a_password_from_a_file(tmp_path) -> None:
             await wrong.backplane.start()
         await wrong.backplane.stop()
     finally:
-        redis.stop()
+        await redis.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -281,7 +315,7 @@ async def test_rediss_checks_the_certificate(tmp_path) -> None:
 
     key, cert = make_certificate(tmp_path)
     redis = RedisServer(tmp_path, tls=(key, cert))
-    redis.start()
+    await redis.start()
     try:
         node = await Node(f"rediss://localhost:{redis.tls_port}?ca={cert}").start()
         alice = await node.client("alice")
@@ -293,4 +327,4 @@ async def test_rediss_checks_the_certificate(tmp_path) -> None:
             await untrusted.backplane.start()
         await untrusted.backplane.stop()
     finally:
-        redis.stop()
+        await redis.stop()

@@ -72,10 +72,10 @@ async def test_redis_restarted_under_running_processes(runs, redis_server: Redis
     second, port2 = await node(runs, redis_server.url, tmp_path)
     alice, bob = await client(port1, "alice"), await client(port2, "bob")
     await alice.wait_for(r"^\*\*\* nick: guest\S+ is now bob$")
-    redis_server.kill()
+    await redis_server.kill()
     await alice.wait_for(r"^\*\*\* backplane: lost the connection")
     await bob.wait_for(r"^\*\*\* backplane: lost the connection")
-    redis_server.start()
+    await redis_server.start()
     await alice.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
     await bob.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
     await until(lambda: b"netsuite:chat:nick:alice" in redis_server.command("KEYS", "netsuite:chat:nick:*"),

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from suite.chat.backplane import events, scripts
+from suite.chat.backplane.claims import BACKPLANE_DOWN, NickClaims
 from suite.chat.backplane.inbox import BackplaneInbox
 from suite.chat.backplane.mirror import RemoteUsers
 from suite.limits import ThrottledLog
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
     from suite.chat.rooms import ChatRoom, ChatUser
 
 __all__ = ["BackplaneLink", "BackplaneUnavailable", "RedisBackplane"]
-
-#: Error code of a line, private message or nickname change that could not
-#: reach the other nodes.
-BACKPLANE_DOWN = "backplane-down"
-
 
 class BackplaneUnavailable(Exception):
     """Redis cannot be reached (at start, or for a command while it is lost)."""
@@ -57,7 +53,7 @@ class BackplaneLink(Protocol):
     def call(self, script: str, keys: list[str], args: list[Any]) -> defer.Deferred[Any]: ...
 
 
-class RedisBackplane(BackplaneInbox):
+class RedisBackplane(NickClaims, BackplaneInbox):
     """
     Joins one node's chat to every other node on the same Redis.
 
@@ -98,7 +94,8 @@ class RedisBackplane(BackplaneInbox):
         self._beat.clock = self.clock
         self._buffer: list[dict[str, Any]] | None = None
         self._told_down = False
-        self._claiming: set[Any] = set()
+        self._claiming: dict[Any, list[str]] = {}
+        self._reserved: dict[str, Any] = {}
         #: Rooms being loaded: name key -> (event ids seen live meanwhile, (id, line) kept).
         self._loading: dict[str, tuple[set[str], list[tuple[str, bytes]]]] = {}
         self._bad = ThrottledLog(self.log, self.clock)
@@ -303,44 +300,6 @@ class RedisBackplane(BackplaneInbox):
 
     def _where(self, user: ChatUser) -> str:
         return f"{user.nick} {user.room.name if user.room else ''}"
-
-    def connected(self, user: ChatUser) -> None:
-        """``user`` has just taken a (guest) nickname: claim it."""
-        self.claim(user, user.nick, user.nick, publish=False)
-
-    def claim(self, user: ChatUser, old: str, new: str, *, publish: bool = True) -> None:
-        """Claim ``new`` for ``user`` (who is ``old``); the server hears the outcome."""
-        assert self.server is not None
-        server = self.server
-        if not self.up:
-            if publish:
-                server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
-            return  # a connecting user's guest name is claimed by the next resync
-        room = user.room.name if user.room else ""
-        event = self._event("nick", o=old, u=new, r=room) if publish else ""
-        old_key, new_key = self._key(old), self._key(new)
-        self._claiming.add(user)
-        self.flush()  # what the user said before goes first
-        d = self.link.call(scripts.CLAIM, [scripts.nick_key(new_key), scripts.nick_key(old_key), scripts.users_key(self.node),
-                            scripts.node_key(self.node)],
-                           [self.node, self.ttl_ms, old_key, new_key, f"{new} {room}", self.link.channel, event])
-
-        def done(claimed: int) -> None:
-            self._claiming.discard(user)
-            gone = server.users.get(self._key(user.nick)) is not user
-            if gone and claimed:
-                # The user left while the claim was on its way: let it go.
-                self._publish(self._event("quit", u=new, r="", why="quit"), None, del_field=new_key,
-                              release=scripts.nick_key(new_key))
-            elif not gone:
-                server.claimed(user, new, bool(claimed))
-
-        def failed(failure: Failure) -> None:
-            self._claiming.discard(user)
-            if publish and server.users.get(self._key(user.nick)) is user:
-                server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
-
-        d.addCallbacks(done, failed)
 
     def quit(self, user: ChatUser, room: ChatRoom | None, reason: str) -> None:
         """``user`` left the chat: free the nickname, tell the others."""

@@ -51,6 +51,10 @@ class ClusterChatServer(ChatServer):
         problem = super().nick_problem(user, nick)
         if problem is None and self.backplane.remote_nick(nick) is not None:
             return ErrorCode.NICK_TAKEN, f"the nickname {nick} is taken"
+        if problem is None and self.backplane.claiming(nick) not in (None, user):
+            # Another user of this node is claiming it: Redis would grant it
+            # to both (both are this node's), so it is refused here.
+            return ErrorCode.NICK_TAKEN, f"the nickname {nick} is taken"
         return problem
 
     def connect(self, user: ChatUser, nick: str | None = None, *, join: bool = True) -> None:
