@@ -64,16 +64,19 @@ def _as_text(option: Option, key: str, value: Any) -> list[str]:
 
 
 def apply_config_file(
-    values: dict[str, Any], path: str, options: Mapping[str, Option], given: Iterable[str]
-) -> None:
+    values: Any, path: str, options: Mapping[str, Option], given: Iterable[str]
+) -> dict[str, list[str]]:
     """
     Set ``values[key]`` from the file at ``path`` for every key not in
     ``given`` (the options on the command line, which win).
 
+    :return: the keys set, each with its value as command-line arguments
+        (``["--history=50"]``; ``["--reuse-port"]`` or ``[]`` for a flag).
     :raises usage.UsageError: an unknown key, a value of the wrong kind, or
         a value its option refuses; the message names the key.
     """
     given = set(given)
+    applied: dict[str, list[str]] = {}
     for key, value in read_config_file(path).items():
         option = options.get(key)
         if option is None or key == "config":
@@ -87,6 +90,11 @@ def apply_config_file(
             parsed = option.parse(texts[0])
         if key not in given:  # the command line wins, but the file's value must be valid too
             values[key] = parsed
+            if option.flag:
+                applied[key] = [f"--{key}"] if value else []
+            else:
+                applied[key] = [f"--{key}={text}" for text in texts]
+    return applied
 
 
 class ConfigReloader(Service):

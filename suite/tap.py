@@ -117,6 +117,8 @@ class Options(usage.Options):
         #: The command line as given, and the long names of the options on it.
         self.argv: list[str] = []
         self.given: list[tuple[str, str]] = []
+        #: The options set from the --config file, as command-line arguments.
+        self.from_file: dict[str, list[str]] = {}
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         self.argv = list(sys.argv[1:] if options is None else options)
@@ -134,7 +136,7 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         if self["config"] is not None:
-            apply_config_file(self, self["config"], OPTIONS, {name for name, _ in self.given})
+            self.from_file = apply_config_file(self, self["config"], OPTIONS, {name for name, _ in self.given})
         if self["listen"] is not None:
             selected = self.selected_modes()
             if len(selected) != 1:
