@@ -55,6 +55,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self._outbox_size = 0
         self._closing = False
         self._telnet_pending = b""
+        self._held_raw = b""
         self._flooding = False
         self._flood_rejected = 0
         self._flood_last = 0.0
@@ -128,6 +129,27 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
             return
         self.resetTimeout()
         self.factory.bytes_in += len(data)
+        if self.reading_paused:
+            # Telnet commands are answered as they are read, so while this
+            # client's output is backed up (or its turn is spent) the raw
+            # bytes wait, as many as the line receiver would hold; past
+            # that the socket is not read.  Answering them now would queue
+            # replies to a client that does not read, without bound.
+            self._held_raw += data
+            if len(self._held_raw) > self.MAX_LENGTH + self.MAX_HELD:
+                self._pause_transport()
+            return
+        self._take(data)
+
+    def resumeReading(self, reason: str) -> None:
+        """Lift one reason to pause; then read what arrived meanwhile."""
+        super().resumeReading(reason)
+        if self._held_raw and not self.reading_paused and not self._closing and self.transport is not None:
+            data, self._held_raw = self._held_raw, b""
+            self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Answer telnet commands, then hand the text to the line receiver."""
         if self._telnet_pending or b"\xff" in data:
             # Telnet commands (never part of UTF-8 text), answered at once:
             # a telnet client may wait for the answer before the line ends.

@@ -10,6 +10,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import deferLater
 
 from suite.chat import ChatFactory
 from tests.helpers import stop_tracked, track
@@ -180,6 +181,37 @@ async def test_never_reading_client_is_cut_off(chat_server) -> None:
     await talker.wait_for(r"<watcher> still fine$")
     stuck.transport.abortConnection()
     await close_all(talker, watcher)
+
+
+@pytest_twisted.ensureDeferred
+async def test_telnet_flood_from_a_client_that_never_reads(chat_server) -> None:
+    """
+    ``IAC DO x`` answered for a client that never reads would queue replies
+    without bound, even with no send-queue cap: the server stops reading it.
+    """
+    factory, port = chat_server(max_pending=None, flood_rate=None)
+    stuck = NeverReads()
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), stuck)
+    [server_side] = factory.open
+    flood = b"\xff\xfd\x01" * 100_000  # 300 KB, 100,000 replies if answered
+    for _ in range(100):  # at most 30 MB
+        stuck.transport.write(flood)
+        # Until the client cannot send more: the server has stopped reading it.
+        for _ in range(50):
+            await deferLater(reactor, 0, lambda: None)
+        if len(stuck.transport.dataBuffer) + stuck.transport._tempDataLen > 4 * len(flood):
+            break
+    else:
+        raise AssertionError("the server kept reading a client that never reads")
+    queued = len(server_side.transport.dataBuffer) + server_side.transport._tempDataLen
+    assert queued < 2 * 1024 * 1024, f"{queued} bytes of replies queued for a client that does not read"
+    assert len(server_side._held_raw) <= server_side.MAX_LENGTH + server_side.MAX_HELD + 65536
+    # Another client is served meanwhile.
+    other = await join(port, "other")
+    other.transport.write(b"still here\n")
+    await other.wait_for(r"<other> still here$")
+    stuck.transport.abortConnection()
+    await close_all(other)
 
 
 @pytest_twisted.ensureDeferred

@@ -756,3 +756,26 @@ def test_whole_lines_waiting_their_turn_are_not_partial() -> None:
     alice = chat.connect(nick="alice")
     alice.send(b"x\n" * 3000)  # more than one turn's worth
     assert alice.proto.pending_bytes == 0
+
+
+# --- telnet commands while the client does not read ------------------------------------
+
+
+def test_telnet_commands_wait_while_output_is_backed_up(chat: Harness) -> None:
+    """
+    A client that floods ``IAC DO x`` and never reads gets no answers queued
+    while its output is backed up, and past the held bound it is not read.
+    """
+    user = chat.connect(nick="t")
+    user.proto.pauseProducing()  # what the transport does when the client stops reading
+    written = len(user.transport.value())
+    flood = b"\xff\xfd\x01" * 10_000  # 30 KB: 10,000 replies if answered
+    for _ in range(4):
+        user.send(flood)
+    assert len(user.transport.value()) == written  # nothing answered, nothing queued
+    assert user.transport.producerState == "paused"  # past the bound: the socket is not read
+    user.proto.resumeProducing()  # the client reads again: everything held is answered, in order
+    assert user.transport.value()[written:] == b"\xff\xfc\x01" * 40_000
+    user._read = len(user.transport.value())
+    user.send(b"after\n")
+    assert user.lines()[-1] == "[lobby] <t> after"
