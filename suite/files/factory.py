@@ -39,6 +39,12 @@ class FileFactory(AdmittingFactory):
     :param first_command_timeout: seconds a new connection has to send its
         first command line.
     :param idle_timeout: seconds a connection may wait between commands.
+    :param stall_timeout: seconds a client may leave its replies unread
+        (the server waiting to send it more) before it is disconnected;
+        ``None``: the idle timeout.
+    :param max_send_queue: bytes the server holds for a client that does
+        not read its replies (replies written after its send buffer filled,
+        and commands received but not yet run) before it is disconnected.
     :param transfer_timeout: seconds a transfer may make no progress.
     :param disk_buffer: bytes of an upload allowed to wait for the disk
         before reading from the client pauses.
@@ -55,6 +61,8 @@ class FileFactory(AdmittingFactory):
     DEFAULT_MAX_TRANSFERS = 16
     DEFAULT_FIRST_COMMAND_TIMEOUT = 10.0
     DEFAULT_IDLE_TIMEOUT = 300.0
+    DEFAULT_STALL_TIMEOUT = 60.0
+    DEFAULT_MAX_SEND_QUEUE = 64 * 1024
     DEFAULT_TRANSFER_TIMEOUT = 60.0
     DEFAULT_DISK_BUFFER = 8 << 20
     DEFAULT_AUTH_DELAY = 1.0
@@ -74,6 +82,8 @@ class FileFactory(AdmittingFactory):
         max_transfers: int | None = DEFAULT_MAX_TRANSFERS,
         first_command_timeout: float | None = DEFAULT_FIRST_COMMAND_TIMEOUT,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
+        max_send_queue: int | None = DEFAULT_MAX_SEND_QUEUE,
         transfer_timeout: float | None = DEFAULT_TRANSFER_TIMEOUT,
         disk_buffer: int = DEFAULT_DISK_BUFFER,
         auth_delay: float = DEFAULT_AUTH_DELAY,
@@ -95,6 +105,8 @@ class FileFactory(AdmittingFactory):
         self.transfers = 0
         self.first_command_timeout = first_command_timeout or None
         self.idle_timeout = idle_timeout or None
+        self.stall_timeout = stall_timeout or None
+        self.max_send_queue = max_send_queue or None
         self.transfer_timeout = transfer_timeout or None
         self.disk_buffer = disk_buffer
         self.auth_delay = auth_delay
@@ -112,10 +124,26 @@ class FileFactory(AdmittingFactory):
         self._sweeper: Any = None
         self._shutdown: Any = None
 
-    def refused(self, connection: FileProtocol, why: str) -> None:
-        """Log a refusal or protocol error, once per peer host a minute, with the peer as host:port."""
+    @property
+    def reply_timeout(self) -> float | None:
+        """Seconds replies may wait unread: the stall timeout, else the idle timeout."""
+        return self.stall_timeout or self.idle_timeout
+
+    @property
+    def reply_timeout_flag(self) -> str:
+        """The option that sets :attr:`reply_timeout`, for messages."""
+        return "--upload-stall-timeout" if self.stall_timeout else "--upload-idle-timeout"
+
+    def refused(self, connection: FileProtocol, error: FileError) -> None:
+        """
+        Log a refusal or protocol error with the peer as host:port, once a
+        minute per peer host and error code: a host's flood of bad commands
+        does not hide its disconnection for a full send queue.
+        """
         host = peer_host(connection.transport.getPeer()) or "local"
-        self._refusals.warn(host, "upload: {peer}: {why}", peer=connection.peer, why=why)
+        self._refusals.warn(
+            f"{host} {error.code}", "upload: {peer}: {why}", peer=connection.peer, why=f"{error.code}: {error.message}"
+        )
 
     def auth_failed(self, host: str | None) -> float:
         """Count a wrong token from ``host``; returns how long its answer waits."""

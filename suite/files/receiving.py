@@ -34,6 +34,7 @@ class UploadReceiver:
     transport: Any
     _buffer: bytes
     _processing: bool
+    reply: Any
 
     async def _put(self, command: Command) -> None:
         self._start_transfer()
@@ -49,7 +50,9 @@ class UploadReceiver:
             return
         self.session = session
         session.on_written = self._disk_progress
-        self.transport.write(Ready(session.offset).line())
+        self.reply(Ready(session.offset).line())
+        if self.state is State.CLOSING:  # the reply went over the send queue's cap
+            return
         log.info("receiving {name} ({size} bytes from {offset}) from {peer}",
                  name=session.name, size=session.size, offset=session.offset, peer=self.peer)
         self.setTimeout(self.factory.transfer_timeout)
@@ -121,7 +124,9 @@ class UploadReceiver:
             log.info("stored {name}: {size} bytes, sha256 {sha256}", name=result.name, size=result.size, sha256=result.sha256)
             self.factory.files_stored += 1
             self.factory.bytes_stored += result.size
-            self.transport.write(Stored(result.size, result.sha256, result.name).line())
+            self.reply(Stored(result.size, result.sha256, result.name).line())
+            if self.state is State.CLOSING:  # the reply went over the send queue's cap
+                return
             if then is None:  # the client half-closed: nothing more will come
                 self.close()
                 return

@@ -1,22 +1,29 @@
 """
-How a download's bytes leave: producers for the transport.
+How a download's bytes and a listing's lines leave: producers for the
+transport.
 
 :class:`FileSender` reads large chunks through the transport (over TLS
 every byte must be encrypted); :class:`ZeroCopySender` uses
 ``sendfile(2)`` on a plain TCP socket, so the kernel copies from the page
-cache to the socket with no Python bytes in between.
+cache to the socket with no Python bytes in between;
+:class:`ListingSender` writes ``LIST``'s lines a chunk at a time.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IPullProducer
 from twisted.protocols import basic
+from zope.interface import implementer
 
-__all__ = ["FileSender", "ZeroCopySender"]
+from suite.files.wire import StoredFile, listing_line
+
+__all__ = ["FileSender", "ListingSender", "ZeroCopySender"]
 
 
 class FileSender(basic.FileSender):
@@ -87,3 +94,58 @@ class ZeroCopySender(FileSender):
         self._offset += len(piece)
         self.lastSent = piece[-1:]
         self.consumer.write(piece)
+
+
+@implementer(IPullProducer)
+class ListingSender:
+    """
+    Writes ``LIST``'s lines (:func:`suite.files.wire.listing_line`) about
+    ``CHUNK_SIZE`` bytes at a time, each chunk when the transport asks for
+    more: a listing of any length costs one chunk of memory per client,
+    and a client that stops reading stops it.
+    """
+
+    CHUNK_SIZE = 64 * 1024
+
+    def __init__(self, on_progress: Any, files: Sequence[StoredFile]) -> None:
+        self._on_progress = on_progress
+        self._files = files
+        self._next = 0
+        self._consumer: Any = None
+        self._deferred: defer.Deferred[None] | None = None
+
+    def beginTransfer(self, consumer: Any) -> defer.Deferred[None]:
+        """Write every line to ``consumer``; the Deferred fires once all are sent."""
+        self._consumer = consumer
+        self._deferred = defer.Deferred()
+        consumer.registerProducer(self, False)
+        return self._deferred
+
+    def resumeProducing(self) -> None:
+        self._on_progress()
+        if self._consumer is None:
+            return
+        files, index, end = self._files, self._next, len(self._files)
+        if index >= end:
+            # Everything was written, and the transport has sent it.
+            self._consumer.unregisterProducer()
+            self._consumer = None
+            deferred, self._deferred = self._deferred, None
+            if deferred is not None:
+                deferred.callback(None)
+            return
+        chunk: list[bytes] = []
+        size = 0
+        while index < end and size < self.CHUNK_SIZE:
+            line = listing_line(files[index])
+            chunk.append(line)
+            size += len(line)
+            index += 1
+        self._next = index
+        self._consumer.write(b"".join(chunk))
+
+    def stopProducing(self) -> None:
+        self._consumer = None
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            deferred.errback(Exception("the listing was stopped"))

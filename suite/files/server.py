@@ -13,7 +13,6 @@ through :mod:`suite.files.wire`.
 from __future__ import annotations
 
 import hmac
-import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -25,15 +24,13 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from suite.admission import AdmittedConnection
-from suite.endpoints import plain_socket
 from suite.files.contract import Upload
+from suite.files.output import ReplyOutput
 from suite.files.receiving import UploadReceiver
-from suite.files.sender import FileSender, ZeroCopySender
+from suite.files.sending import Sending
 from suite.files.states import MOVES, READING, STAYS, State
-from suite.files.wire import (
-    Authorized, Bye, Command, Data, ErrorCode, FileError, FileInfo, Files, Greeting, listing_line, parse_command,
-)
-from suite.limits import cancel_call, close_then_abort, peer_host, peer_text
+from suite.files.wire import Authorized, Bye, Command, ErrorCode, FileError, FileInfo, Greeting, parse_command
+from suite.limits import cancel_call, peer_host, peer_text
 from suite.lines import BoundedLineReceiver
 
 if TYPE_CHECKING:
@@ -45,7 +42,7 @@ log = Logger()
 
 
 @implementer(IHalfCloseableProtocol, IHandshakeListener)
-class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, TimeoutMixin):
+class FileProtocol(AdmittedConnection, UploadReceiver, Sending, ReplyOutput, BoundedLineReceiver, TimeoutMixin):
     """
     One client of the file service.
 
@@ -55,6 +52,9 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
     back up.  Reading also pauses while the state says so (a command is
     being carried out, a file is being sent) and while an upload's bytes
     wait for the disk.
+
+    A client that does not read its replies is bounded by a send-queue
+    cap and a stall timeout (:class:`suite.files.output.ReplyOutput`).
     """
 
     factory: FileFactory
@@ -142,6 +142,9 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
     def readConnectionLost(self) -> None:
         """The client finished sending."""
         self._input_ended = True
+        if self.lingering:
+            self.transport.loseConnection()  # the end of a lingering close
+            return
         if self.state is State.BODY and self.session is not None:
             got, size = self.session.received, self.session.size
             self.fail(FileError(ErrorCode.SHORT, f"the data ended after {got} of {size} bytes"))
@@ -154,41 +157,18 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
             # Commands sent before the end still run; then it closes.
             self._end_of_input()
 
-    def writeConnectionLost(self) -> None:
-        self.transport.loseConnection()
-
     def timeoutConnection(self) -> None:
         factory = self.factory
-        if self.state in (State.BODY, State.SENDING):
+        if self.state is State.SENDING and self.sending == "listing" or self.output_blocked:
+            message = f"the client read no replies for {factory.reply_timeout:g}s ({factory.reply_timeout_flag})"
+        elif self.state in (State.BODY, State.SENDING):
             what = "no data came" if self.state is State.BODY else "the client took no data"
             message = f"{what} for {factory.transfer_timeout:g}s (--transfer-timeout)"
-        elif self.output_blocked:
-            message = f"the client read no replies for {factory.idle_timeout:g}s (--upload-idle-timeout)"
         elif not self._commanded and factory.first_command_timeout:
             message = f"no command within {factory.first_command_timeout:g}s of connecting (--upload-first-command-timeout)"
         else:
             message = f"no command for {factory.idle_timeout:g}s (--upload-idle-timeout)"
         self.fail(FileError(ErrorCode.TIMEOUT, message))
-
-    def close(self, after: defer.Deferred[Any] | None = None) -> None:
-        """
-        Close after what is written (and after ``after``: the client learns
-        of the end only once an upload's leftovers are gone); abort if the
-        client will not take it.
-        """
-        if self.state is State.CLOSING:
-            return
-        self.move(State.CLOSING)
-        self.setTimeout(None)
-
-        def now(_: object = None) -> None:
-            if self.connected:
-                self._abort_call = close_then_abort(self.transport, self.factory.reactor, self.factory.close_grace)
-
-        if after is None:
-            now()
-        else:
-            after.addBoth(now)
 
     def fail(self, error: FileError) -> None:
         """
@@ -198,12 +178,12 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
         """
         if self.state is State.CLOSING:
             return
-        self.factory.refused(self, f"{error.code}: {error.message}")
+        self.factory.refused(self, error)
         if self.state is State.SENDING:
             if self._sender is not None:
                 self._sender.stopProducing()
         else:
-            self.transport.write(error.line())
+            self.transport.write(error.line())  # the last line, whatever waits before it
         session, self.session = self.session, None
         aborted = None
         if session is not None:
@@ -220,8 +200,8 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
         if error.code not in STAYS:
             self.fail(error)
             return
-        self.factory.refused(self, f"{error.code}: {error.message}")
-        self.transport.write(error.line())
+        self.factory.refused(self, error)
+        self.reply(error.line())
 
     # -- commands ------------------------------------------------------------------
 
@@ -233,7 +213,7 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
             return
         if not self._commanded:
             self._commanded = True
-        self.setTimeout(self.factory.idle_timeout)
+        self.setTimeout(self._command_timeout())
         try:
             command = parse_command(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -256,7 +236,7 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
     def dispatch(self, command: Command) -> None:
         """Carry out one command (in :attr:`State.COMMAND`)."""
         if command.verb == "QUIT":
-            self.transport.write(Bye().line())
+            self.reply(Bye().line())
             self.close()
         elif command.verb == "AUTH":
             self._auth(command.token)
@@ -273,7 +253,7 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
         expected = factory.token
         if expected is None or hmac.compare_digest(token.encode("utf-8"), expected):
             self._authorized = True
-            self.transport.write(Authorized().line())
+            self.reply(Authorized().line())
             return
         # Wrong: wait a delay that grows with this host's failures, then close.
         delay = factory.auth_failed(peer_host(self.transport.getPeer()))
@@ -312,7 +292,7 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
 
     def _next_command(self) -> None:
         """A command is done: take the next one, or close if input has ended."""
-        self.setTimeout(self.factory.idle_timeout)
+        self.setTimeout(self._command_timeout())
         self.move(State.COMMAND)
         self._end_of_input()
 
@@ -330,55 +310,4 @@ class FileProtocol(AdmittedConnection, UploadReceiver, BoundedLineReceiver, Time
 
     async def _stat(self, command: Command) -> None:
         stored = await self.factory.storage.stat(command.name)
-        self.transport.write(FileInfo(stored).line())
-
-    async def _list(self, command: Command) -> None:
-        files = await self.factory.storage.list()
-        self.transport.write(Files(len(files)).line() + b"".join(map(listing_line, files)))
-
-    # -- download ------------------------------------------------------------------
-
-    async def _get(self, command: Command) -> None:
-        self._start_transfer()
-        try:
-            opened = await self.factory.storage.open(command.name)
-        except BaseException:
-            self._end_transfer()
-            raise
-        try:
-            stored = opened.stored
-            if command.offset > stored.size:
-                raise FileError(ErrorCode.BAD_OFFSET, f"offset {command.offset} is past the end ({stored.size} bytes)")
-            if self.state is State.CLOSING:
-                return
-            self.transport.write(Data(stored.size, stored.sha256, command.offset).line())
-            opened.file.seek(command.offset)
-            # The sender is the transport's producer while it sends.
-            self.transport.unregisterProducer()
-            self.resumeProducing()  # the transport no longer tells this protocol; forget it said "full"
-            self.move(State.SENDING)
-            self._set_big_reads(True)
-            self.setTimeout(self.factory.transfer_timeout)
-            sock = plain_socket(self.transport) if hasattr(os, "sendfile") and opened.fd is not None else None
-            self._sender = FileSender(self.resetTimeout) if sock is None else ZeroCopySender(self.resetTimeout, sock)
-            try:
-                await self._sender.beginFileTransfer(opened.file, self.transport)
-            except Exception:
-                return  # stopped: the connection failed or went away; fail() said why
-            finally:
-                self._sender = None
-                self._set_big_reads(False)
-            self.factory.bytes_served += stored.size - command.offset
-            if self.state is not State.CLOSING:
-                self.transport.registerProducer(self, True)
-                self.move(State.WORKING)
-        finally:
-            opened.close()
-            self._end_transfer()
-
-    def _set_big_reads(self, big: bool) -> None:
-        # Files move in 1 MiB steps (16 times fewer trips through the
-        # reactor than Twisted's 64 KiB); commands in small ones, so one
-        # read never holds many thousands of pipelined lines.
-        if hasattr(self.transport, "bufferSize"):
-            self.transport.bufferSize = self.factory.transfer_read_size if big else self.COMMAND_READ_SIZE
+        self.reply(FileInfo(stored).line())

@@ -74,6 +74,8 @@ def _limits(config: Config) -> dict[str, Any]:
         "first_command_timeout": config["upload-first-command-timeout"] or None,
         "max_transfers": config["max-transfers"] or None,
         "idle_timeout": config["upload-idle-timeout"] or None,
+        "stall_timeout": config["upload-stall-timeout"] or None,
+        "max_send_queue": config["upload-max-send-queue"] or None,
         "transfer_timeout": config["transfer-timeout"] or None,
     }
 
@@ -139,6 +141,12 @@ UPLOAD_SERVICE = ServiceDescriptor(
                "Concurrent uploads and downloads; 0 = no cap.", non_negative(int)),
         Option("upload-idle-timeout", FileFactory.DEFAULT_IDLE_TIMEOUT,
                "Seconds an upload-service connection may wait between commands; 0 = never.", non_negative(float)),
+        Option("upload-stall-timeout", FileFactory.DEFAULT_STALL_TIMEOUT,
+               "Seconds an upload-service client may leave its replies unread before it is disconnected; "
+               "0 = the idle timeout.", non_negative(float)),
+        Option("upload-max-send-queue", FileFactory.DEFAULT_MAX_SEND_QUEUE,
+               "Bytes held for an upload-service client that reads no replies (unsent replies and unrun "
+               "commands) before it is disconnected; 0 = no cap.", size),
         Option("transfer-timeout", FileFactory.DEFAULT_TRANSFER_TIMEOUT,
                "Seconds a transfer may make no progress; 0 = never.", non_negative(float)),
     ),

@@ -1,5 +1,6 @@
 """
-The file service attacked over loopback: pipelined commands nobody reads,
+The file service attacked over loopback: pipelined commands nobody reads
+(the send-queue cap, the stall timeout), a large listing nobody reads,
 stalled downloads, bytes after a body, many slow connections from one
 host, non-regular files, wrong tokens.
 """
@@ -19,8 +20,9 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import globalLogPublisher
 
 from suite.echo import EchoFactory
-from suite.files import FileFactory, Storage
+from suite.files import FileFactory, MemoryStore, Storage, StoredFile
 from suite.files.client import RemoteError, list_files, stat, upload
+from suite.files.sender import ListingSender
 from tests.helpers import Collector, stop_tracked, track
 
 
@@ -194,3 +196,106 @@ async def test_wrong_tokens_are_logged_with_the_peer_and_slowed(server) -> None:
     assert factory._auth_failures["127.0.0.1"][0] == 3
     logged = [e for e in events if "auth-failed" in str(e.get("why", ""))]
     assert logged and logged[0]["peer"].startswith("127.0.0.1:")
+
+
+def server_side(factory: FileFactory, client: Any) -> Any:
+    """The server's protocol for ``client``'s connection."""
+    port = client.transport.getHost().port
+    (proto,) = [p for p in factory.open if p.transport.getPeer().port == port]
+    return proto
+
+
+@pytest_twisted.ensureDeferred
+async def test_pipelining_without_reading_past_the_send_queue_cap_disconnects(server) -> None:
+    factory, port = server(max_send_queue=64 * 1024, close_grace=30)
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        deaf = []
+        for _ in range(2):
+            hostile = Deaf()
+            await connectProtocol(endpoint(port), hostile)
+            hostile.transport.write(b"NOOP\n" * 200_000)  # 1 MB of commands, 18 MB of replies
+            deaf.append((hostile, server_side(factory, hostile)))
+        for hostile, proto in deaf:
+            await until(lambda: proto.state.name == "CLOSING")
+            # It reads at last: its replies, then the reason, then the end.
+            hostile.transport.resumeProducing()
+            await hostile.lost
+            last = bytes(hostile.received).rstrip(b"\n").rsplit(b"\n", 1)[-1].decode()
+            assert last.startswith("ERR send-queue-exceeded ")
+            assert last.endswith("wait for a client that reads no replies (limit 65536, --upload-max-send-queue)")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    logged = [e for e in events if "send-queue-exceeded" in str(e.get("why", ""))]
+    assert len(logged) == 1, "logged once per peer host"
+    assert logged[0]["peer"].startswith("127.0.0.1:")
+    assert logged[0]["why"].endswith("wait for a client that reads no replies (limit 65536, --upload-max-send-queue)")
+    assert await list_files(endpoint(port)) == []  # the server serves on
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(server) -> None:
+    factory, port = server(max_send_queue=None, stall_timeout=1, idle_timeout=300, close_grace=30)
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    hostile = Deaf()
+    await connectProtocol(endpoint(port), hostile)
+    hostile.transport.write(b"NOOP\n" * 200_000)
+    proto = server_side(factory, hostile)
+    await until(lambda: proto.output_blocked)
+    blocked = reactor.seconds()
+    await until(lambda: proto.state.name == "CLOSING")
+    globalLogPublisher.removeObserver(events.append)
+    assert reactor.seconds() - blocked < 10, "the stall timeout, not the idle timeout"
+    (logged,) = [e for e in events if "timeout" in str(e.get("why", ""))]
+    assert logged["why"] == "timeout: the client read no replies for 1s (--upload-stall-timeout)"
+    hostile.transport.resumeProducing()
+    await hostile.lost
+    assert bytes(hostile.received).endswith(b"ERR timeout the client read no replies for 1s (--upload-stall-timeout)\n")
+
+
+class ManyFiles(MemoryStore):
+    """A store listing ``count`` files without holding their data."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.entries = [StoredFile(f"file-{i:07d}", i, "a" * 64, 1_700_000_000.0) for i in range(count)]
+
+    async def list(self) -> list[StoredFile]:
+        return self.entries
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_listing_nobody_reads_costs_one_chunk(server) -> None:
+    count = 200_000  # about 22 MB of listing lines
+    factory = track(FileFactory(ManyFiles(count), stall_timeout=1, close_grace=30))
+    listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    port = listening.getHost().port
+    try:
+        hostile = Deaf()
+        await connectProtocol(endpoint(port), hostile)
+        hostile.transport.write(b"LIST\n")
+        proto = server_side(factory, hostile)
+        transport = proto.transport
+
+        def held() -> int:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+        # The kernel's buffers are full: what the server holds is one chunk.
+        await until(lambda: proto.sending == "listing" and held() > 0)
+        held_now = held()
+        assert held_now <= 2 * ListingSender.CHUNK_SIZE, f"the server holds {held_now} bytes of listing"
+        # Meanwhile another client lists everything.
+        listed = await list_files(endpoint(port))
+        assert len(listed) == count and listed[-1].name == f"file-{count - 1:07d}"
+        # The one that does not read is cut after the stall timeout, with no line inside the listing.
+        await until(lambda: proto.state.name == "CLOSING")
+        hostile.transport.resumeProducing()
+        await hostile.lost
+        lines = bytes(hostile.received).decode().splitlines()
+        assert lines[1] == f"FILES {count}"
+        assert 1 < len(lines) - 2 < count
+        assert not any(line.startswith("ERR") for line in lines)
+    finally:
+        await stop_tracked(factory, listening)
