@@ -11,8 +11,10 @@ optional (see docs/operations.md, "Metrics"):
 - ``admission``: the shared admission policy (``open``, ``accepted``,
   ``refused`` by reason); older factories: ``connections.total`` and
   ``refused``.
-- ``counters`` (the web service), or the target itself, or its ``server``
-  (chat), or its ``stats`` (UDP echo): ``bytes_in``, ``bytes_out``,
+- the target itself, its ``counters`` (the web service), its ``server``
+  (the chat fronts' shared ``ChatServer``, reported under the first service
+  that has it), its ``sockets`` (a :class:`suite.sockbytes.SocketBytes`:
+  bytes from the kernel), or its ``stats`` (UDP echo): ``bytes_in``, ``bytes_out``,
   ``lines_received``, ``lines_delivered``, ``disconnects`` (by reason),
   ``files_stored``, ``files_failed`` (by code), ``bytes_stored``,
   ``bytes_served``, and UDP's ``received``, ``echoed``, ``refused``,
@@ -33,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from twisted.web.resource import Resource
 
-__all__ = ["HealthResource", "SuiteMetrics", "guarded", "metrics_resource", "metrics_root"]
+__all__ = ["HealthResource", "SuiteMetrics", "guarded", "metrics_resource", "metrics_root", "reason_label"]
 
 #: Counter attributes and the metric each feeds: (attribute, metric, help).
 _TOTALS = (
@@ -47,7 +49,7 @@ _TOTALS = (
 )
 #: Counters kept by reason or code: (attribute, metric, label, help).
 _BY_LABEL = (
-    ("disconnects", "netsuite_clients_disconnected_total", "reason", "Clients the server disconnected, by reason."),
+    ("disconnects", "netsuite_clients_disconnected_total", "reason", "Chat clients disconnected, by reason."),
     ("files_failed", "netsuite_files_failed_total", "code", "Uploads that failed, by error code."),
 )
 #: UDP echo statistics: attribute -> (metric, reason label or None).
@@ -58,6 +60,11 @@ _UDP = {
     "rate_limited": ("netsuite_udp_datagrams_dropped_total", "rate-limited"),
     "dropped": ("netsuite_udp_datagrams_dropped_total", "send-failed"),
 }
+
+
+def reason_label(reason: str) -> str:
+    """A disconnect reason as a label value: ``"Quit: bye"`` -> ``quit``, ``"idle timeout"`` -> ``idle-timeout``."""
+    return reason.split(":", 1)[0].strip().lower().replace(" ", "-") or "unknown"
 
 
 def _items(counter: Any) -> list[tuple[str, int]]:
@@ -105,9 +112,15 @@ class SuiteMetrics:
                 families[metric] = kind(name, help, labels=labels)
             return families[metric]
 
+        # A source shared by several services (the chat fronts' one
+        # ChatServer) is reported once, under the first of them.
+        seen: set[int] = set()
         for service, (target, _) in list(self.services.items()):
             self._connections(service, target, family)
             for source in self._sources(target):
+                if id(source) in seen:
+                    continue
+                seen.add(id(source))
                 for attribute, metric, help in _TOTALS:
                     value = getattr(source, attribute, None)
                     if isinstance(value, int):
@@ -134,7 +147,9 @@ class SuiteMetrics:
 
     @staticmethod
     def _sources(target: Any) -> list[Any]:
-        return [s for s in (target, getattr(target, "counters", None), getattr(target, "server", None)) if s is not None]
+        sources = (target, getattr(target, "counters", None), getattr(target, "server", None),
+                   getattr(target, "sockets", None))
+        return [s for s in sources if s is not None]
 
     @staticmethod
     def _connections(service: str, target: Any, family: Any) -> None:

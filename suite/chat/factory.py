@@ -19,6 +19,7 @@ from suite.chat.protocol import ChatProtocol
 from suite.chat.rooms import ChatServer
 from suite.chat.wire import ErrorCode
 from suite.limits import PeerLog
+from suite.sockbytes import SocketBytes
 
 __all__ = ["ChatFactory"]
 
@@ -85,8 +86,10 @@ class ChatFactory(AdmittingFactory):
         self.close_grace = close_grace
         #: Rule breaking (over-long lines, bad UTF-8, floods), logged once per peer host a minute.
         self.protocol_errors = PeerLog(ChatProtocol.log, self.reactor)
-        #: Counters for /metrics: bytes and lines from clients, clients the server disconnected by reason.
+        #: Counters for /metrics: bytes and lines from clients, clients disconnected by reason
+        #: (suite.metrics.reason_label), bytes written (from the kernel, not counted per write).
         self.bytes_in = 0
+        self.sockets = SocketBytes(received=False)
         self.lines_received = 0
         self.disconnects: Counter[str] = Counter()
         self.idle_timeout: float | None = None

@@ -25,6 +25,7 @@ from suite.chat.rooms import ChatRoom
 from suite.chat.wire import ErrorCode
 from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_host, peer_text
 from suite.lines import BoundedLineReceiver
+from suite.metrics import reason_label
 
 __all__ = ["ChatProtocol", "set_no_delay"]
 
@@ -76,6 +77,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         factory = self.factory
         set_no_delay(self.transport)
         super().connectionMade()
+        factory.sockets.watch(self.transport)
         self.reset_flood_control()
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.idle_timeout)
@@ -85,6 +87,8 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         self.setTimeout(None)
         self.stopLineTurns()
         cancel_call(self._partial_call)
+        if not self._closing:
+            self.factory.disconnects["connection-lost"] += 1
         self._closing = True
         self._outbox.clear()
         self.factory.server.disconnect(self, "connection lost")
@@ -99,7 +103,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         """
         if self._closing:
             return
-        self.factory.disconnects[reason.split(":", 1)[0]] += 1
+        self.factory.disconnects[reason_label(reason)] += 1
         self.factory.server.disconnect(self, reason)
         self._closing = True
         self.pauseReading("closing")

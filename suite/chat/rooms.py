@@ -114,6 +114,8 @@ class ChatServer:
         self._looks: dict[str, ChatUser] = {}
         self._guests = 0
         self._batch: set[ChatUser] | None = None
+        #: Lines delivered to users, one per recipient (for /metrics; counted once per send or broadcast).
+        self.lines_delivered = 0
 
     # -- delivery --------------------------------------------------------------
 
@@ -133,6 +135,7 @@ class ChatServer:
 
     def send(self, user: ChatUser, data: bytes) -> None:
         """Deliver one encoded line to one user."""
+        self.lines_delivered += 1
         if self._batch is None:
             user.deliver(data)
         else:
@@ -143,6 +146,7 @@ class ChatServer:
         """Deliver one encoded line to every member of ``room``."""
         # A copy: a member whose send queue overflows leaves during the loop.
         members = tuple(room.members)
+        self.lines_delivered += len(members)
         batch = self._batch
         if batch is None:
             for member in members:

@@ -12,7 +12,7 @@ message either way is one JSON object; docs/protocols/websocket.md lists them.
 from __future__ import annotations
 
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +30,7 @@ from suite.chat.page import ChatPage, chat_page_resource
 from suite.chat.wire import ServerLine
 from suite.chat.wsmessages import NEEDS, REQUESTS, dumps, event_frame, event_json, frame
 from suite.limits import ConnectionLimit, TokenBucket, cancel_call
+from suite.metrics import reason_label
 
 __all__ = [
     "ChatPage", "ChatWebSocket", "ChatWebSocketFactory", "chat_page_resource", "chat_websocket_resource",
@@ -71,6 +72,7 @@ class ChatWebSocket:
         self._inbox: deque[str] = deque()
         self._turn: Any = None
         self._reading_paused = False
+        self._closed_by_us = False
 
     # -- WebSocketProtocol -----------------------------------------------------
 
@@ -122,6 +124,7 @@ class ChatWebSocket:
         self._unread = 0
         if self._closing:
             return
+        self.factory.lines_received += 1
         self._arm()
         # Handled on the next turn, together (one write per recipient), at
         # most messages_per_turn of them; reading waits while more are queued,
@@ -200,6 +203,8 @@ class ChatWebSocket:
         if self._admitted:
             self._admitted = False
             factory = self.factory
+            if not self._closed_by_us:
+                factory.disconnects["connection-lost"] += 1
             factory.connections.release(None if self.peer in factory.per_ip_exempt else self.peer)
             factory.server.disconnect(self, "connection lost")
 
@@ -237,8 +242,9 @@ class ChatWebSocket:
         if self._closing:
             return
         if self._admitted:
+            self.factory.disconnects[reason_label(reason or error)] += 1
             self.factory.server.disconnect(self, reason or error)
-        self._closing = True
+        self._closing = self._closed_by_us = True
         cancel_call(self._idle)
         cancel_call(self._turn)
         transport = self.transport
@@ -364,6 +370,9 @@ class ChatWebSocketFactory:
         self.ping_timeout = ping_timeout
         self.reactor = or_global_reactor(reactor)
         self.clients: set[ChatWebSocket] = set()
+        #: For /metrics (the ``chat-websocket`` service): messages read, browsers disconnected by reason.
+        self.lines_received = 0
+        self.disconnects: Counter[str] = Counter()
         self._channels: dict[int, Any] = {}
 
     def buildProtocol(self, request: Request) -> ChatWebSocket:

@@ -20,6 +20,7 @@ from suite._reactor import or_global_reactor
 from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactory
 from suite.endpoints import plain_socket
 from suite.limits import peer_text
+from suite.sockbytes import SocketBytes
 
 __all__ = ["EchoFactory", "EchoProtocol"]
 
@@ -62,6 +63,7 @@ class EchoProtocol(AdmittedConnection, Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         self.factory.live.add(self)
+        self.factory.sockets.watch(self.transport)
         self._send = _socket_send(self.transport)
         if self._send is not None:
             # As a pull producer, this protocol is told (resumeProducing)
@@ -169,6 +171,8 @@ class EchoFactory(AdmittingFactory):
         )
         #: The connections open now.
         self.live: set[EchoProtocol] = set()
+        #: Bytes in and out for /metrics, from the kernel: nothing is counted per read.
+        self.sockets = SocketBytes()
         self.idle_timeout: float | None = None
         self.max_buffer = self.DEFAULT_MAX_BUFFER
         self.configure(idle_timeout=idle_timeout, max_buffer=max_buffer)

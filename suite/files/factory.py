@@ -19,6 +19,7 @@ from suite.files.contract import FileStore
 from suite.files.server import FileProtocol
 from suite.files.wire import ErrorCode, FileError
 from suite.limits import PeerLog, peer_host
+from suite.sockbytes import SocketBytes
 
 __all__ = ["FileFactory"]
 
@@ -119,6 +120,8 @@ class FileFactory(AdmittingFactory):
         self.bytes_stored = 0
         self.bytes_served = 0
         self.files_failed: Counter[str] = Counter()
+        #: Bytes in and out, from the kernel (not counted per read or write).
+        self.sockets = SocketBytes()
         self._auth_failures: dict[str, tuple[int, float]] = {}
         self._refusals = PeerLog(log, reactor)
         self._sweeper: Any = None

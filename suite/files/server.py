@@ -105,6 +105,7 @@ class FileProtocol(AdmittedConnection, UploadReceiver, Sending, ReplyOutput, Bou
     def connectionMade(self) -> None:
         factory = self.factory
         self._authorized = factory.token is None
+        factory.sockets.watch(self.transport)
         if not ISSLTransport.providedBy(self.transport):
             super().connectionMade()  # this protocol becomes its transport's producer
         # Over TLS, only once the handshake is done: TLS pauses its producer

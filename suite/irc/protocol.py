@@ -14,6 +14,7 @@ chat's events in IRC's form, keeping dead clients out with PING.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,6 +37,8 @@ from suite.irc.commands import IRCCommands
 from suite.irc.render import render_shared
 from suite.lines import BoundedLineReceiver
 from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_host
+from suite.metrics import reason_label
+from suite.sockbytes import SocketBytes
 
 __all__ = ["IRCConnection", "IRCFactory"]
 
@@ -98,6 +101,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         factory.clients.add(self)
         set_no_delay(self.transport)
         BoundedLineReceiver.connectionMade(self)  # our transport's producer: hears when output backs up
+        factory.sockets.watch(self.transport)
         self.reset_flood_control()
         self.callLater = factory.reactor.callLater
         self.setTimeout(factory.register_timeout)
@@ -105,6 +109,8 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
         self.stopLineTurns()
+        if not self._closing:
+            self.factory.disconnects["connection-lost"] += 1
         self._closing = True
         self._outbox.clear()
         self.factory.clients.discard(self)
@@ -121,6 +127,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         """
         if self._closing:
             return
+        self.factory.disconnects[reason_label(reason or why)] += 1
         if self.registered:
             self.factory.server.disconnect(self, reason or why)
         self._closing = True
@@ -157,7 +164,10 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         BoundedLineReceiver.dataReceived(self, data)
 
     def lineReceived(self, line: bytes) -> None:
-        if self._closing or not line.strip() or not self._allowed_by_flood_control():
+        if self._closing or not line.strip():
+            return
+        self.factory.lines_received += 1
+        if not self._allowed_by_flood_control():
             return
         # Not UTF-8 (a Latin-1 client, noise): replaced, never refused.
         self._line(line.decode("utf-8", "replace"))
@@ -369,6 +379,10 @@ class IRCFactory(AdmittingFactory):
         self.render_key = f"irc {server_name}"
         #: Every admitted connection, registered or not.
         self.clients: set[IRCConnection] = set()
+        #: For /metrics: lines read, clients disconnected by reason, bytes (from the kernel).
+        self.lines_received = 0
+        self.disconnects: Counter[str] = Counter()
+        self.sockets = SocketBytes()
         self.configure(
             max_line=max_line, flood_rate=flood_rate, flood_burst=flood_burst, max_pending=max_pending,
             ping_interval=ping_interval, ping_timeout=ping_timeout, register_timeout=register_timeout,

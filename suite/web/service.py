@@ -70,6 +70,8 @@ def _mount_chat(site: WebSite, config: Config, context: ServiceContext) -> None:
         reactor=context.reactor,
     )
     site.mount_chat(websocket, chat_page_resource())
+    # Its lines and disconnects, as a service of its own (no listener: it lives on the web service's).
+    shared_metrics(context).watch("chat-websocket", websocket.factory)
 
 
 def _reconfigure(site: WebSite, config: Config) -> None:

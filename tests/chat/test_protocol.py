@@ -779,3 +779,20 @@ def test_telnet_commands_wait_while_output_is_backed_up(chat: Harness) -> None:
     user._read = len(user.transport.value())
     user.send(b"after\n")
     assert user.lines()[-1] == "[lobby] <t> after"
+
+
+def test_metrics_counters_lines_delivered_and_disconnects_by_reason(chat: Harness) -> None:
+    """What /metrics reads: lines in, lines delivered (once per recipient, counted per send), why users left."""
+    alice, bob, carol = chat.connect(nick="alice"), chat.connect(nick="bob"), chat.connect(nick="carol")
+    server = chat.factory.server
+    received, delivered = chat.factory.lines_received, server.lines_delivered
+    alice.say("hello")
+    assert chat.factory.lines_received == received + 1
+    assert server.lines_delivered == delivered + 3
+    alice.say("/msg bob psst")
+    assert server.lines_delivered == delivered + 5  # to bob and back to alice
+    alice.say("/quit")
+    bob.drop()
+    carol.proto.close(None, "idle timeout")
+    carol.drop()  # closed by the server already: counted once
+    assert chat.factory.disconnects == {"quit": 1, "connection-lost": 1, "idle-timeout": 1}

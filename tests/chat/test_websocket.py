@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -315,3 +316,16 @@ async def test_oversized_message_is_cut_off_on_loopback() -> None:
     finally:
         await web.stopListening()
 
+
+
+def test_metrics_counters_messages_and_disconnects_by_reason() -> None:
+    """Messages read and why browsers left, for the ``chat-websocket`` service of /metrics."""
+    wsf = ChatWebSocketFactory(ChatServer(), reactor=Clock(), flood_rate=1.0, flood_burst=2, max_per_ip=None)
+    a, b = Browser(wsf), Browser(wsf)
+    for _ in range(6):
+        a.send(type="say", text="x")
+    assert wsf.lines_received == 5  # the fifth ends the connection: the sixth is not read
+    assert wsf.disconnects == {"flood": 1}
+    b.ws.connectionLost(Failure(ConnectionDone()))
+    a.ws.connectionLost(Failure(ConnectionDone()))  # closed by the server already: counted once
+    assert wsf.disconnects == {"flood": 1, "connection-lost": 1}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from suite.chat import ChatFactory, ChatServer
 from suite.irc import IRCConnection, IRCFactory
@@ -369,3 +371,19 @@ def test_configure_applies_to_open_connections(net: Net) -> None:
     alice.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
     assert bob.lines()[-1] == ":alice!~alice@127.0.0.1 PRIVMSG #lobby :one"
     assert "*** flood" in alice.lines()[0]
+
+
+def test_metrics_counters_lines_delivered_and_disconnects_by_reason(net: Net) -> None:
+    """IRC lines read, the shared ChatServer's deliveries, and why clients left (suite.metrics reads them)."""
+    alice, bob = net.user("alice"), net.user("bob")
+    lines, delivered = net.irc.lines_received, net.server.lines_delivered
+    alice.send("PRIVMSG #lobby :hello")
+    assert net.irc.lines_received == lines + 1
+    assert net.server.lines_delivered == delivered + 2  # one per member of the room, counted once
+    alice.send("QUIT :bye")
+    bob.proto.connectionLost(Failure(ConnectionDone()))
+    assert net.irc.disconnects == {"quit": 1, "connection-lost": 1}
+    carol = net.connect(net.irc)
+    net.clock.advance(net.irc.register_timeout)
+    assert carol.transport.value().endswith(b"(Registration timeout)\r\n")
+    assert net.irc.disconnects["registration-timeout"] == 1
