@@ -105,7 +105,7 @@ def test_local_lines_and_changes_are_published_in_order(cluster: Cluster) -> Non
     claims = [args for script, _, args in cluster.link.calls if script == scripts.CLAIM]
     assert claims[-1][3] == "alice" and "is now" not in claims[-1][6] and '"k":"nick"' in claims[-1][6]
     # The history entry is stored with the line, capped at --history.
-    assert ("msg", scripts.history_key("lobby"), "list 20") in cluster.link.stores()
+    assert ("msg", scripts.history_key("lobby"), "list 20 86400000") in cluster.link.stores()
     # One reactor turn, one script: the lines of one read go together.
     alice.dataReceived(b"a\nb\nc\n")
     cluster.turn()
@@ -319,3 +319,17 @@ def test_lines_beyond_the_in_flight_cap_are_refused_and_their_senders_told(clust
         "[lobby] <alice> one", "[lobby] <alice> two", "[lobby] <alice> three",
         "!!! backplane-down: the other chat nodes are out of reach: only users on this node got that",
     ])
+
+
+def test_room_keys_expire_unless_a_node_with_users_in_the_room_renews_them(cluster: Cluster) -> None:
+    alice = cluster.user("alice")
+    alice.dataReceived(b"/join dev\n/topic plans\n/join lobby\n")
+    cluster.turn()
+    # Every write sets the time to live (--chat-room-ttl, a day by default).
+    assert ("topic", scripts.topic_key("dev"), "set 0 86400000") in cluster.link.stores()
+    # The heartbeat renews the rooms this node's users are in, and only those.
+    cluster.clock.advance(10)
+    renewed = [keys for script, keys, args in cluster.link.calls if script == scripts.ROOMS]
+    assert renewed[-1] == [scripts.history_key("lobby"), scripts.topic_key("lobby")]
+    with pytest.raises(ValueError, match="room_ttl must be more than 0"):
+        RedisBackplane(FakeLink(), room_ttl=0)

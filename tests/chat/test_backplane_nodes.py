@@ -328,3 +328,33 @@ async def test_rediss_checks_the_certificate(tmp_path) -> None:
         await untrusted.backplane.stop()
     finally:
         await redis.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_both_redis_connections_send_without_delay(nodes) -> None:
+    (a,) = await nodes(1)
+    link = a.backplane.link
+    # Nagle off: a small command is not held back while the previous one is unacknowledged.
+    assert link._cmd.transport.getTcpNoDelay() and link._sub.transport.getTcpNoDelay()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_nobody_is_in_leave_no_keys_behind(nodes, redis_server) -> None:
+    # Heartbeat every 0.5 s, room keys live 2 s past their last use.
+    a, b = await nodes(2, node_timeout=1.5, room_ttl=2.0)
+    alice, bob = await a.client("alice"), await b.client("bob")
+    for n in range(30):  # many rooms, used once and left
+        alice.transport.write(f"/join tmp{n}\n/topic t{n}\nline {n}\n".encode())
+    alice.transport.write(b"/join lobby\nkept\n")
+    await bob.wait_for(r"^\[lobby\] <alice> kept$")
+
+    def room_keys() -> set[bytes]:
+        reply = redis_server.command("KEYS", "netsuite:chat:*:tmp*") + redis_server.command("KEYS", "netsuite:chat:*:lobby")
+        return {line for line in reply.split(b"\r\n") if line.startswith(b"netsuite:")}
+
+    assert b"netsuite:chat:topic:tmp29" in room_keys() and b"netsuite:chat:history:lobby" in room_keys()
+    ttl = int(redis_server.command("PTTL", "netsuite:chat:history:tmp0").split(b":")[1])
+    assert 0 < ttl <= 2000
+    await until(lambda: room_keys() == {b"netsuite:chat:history:lobby"}, timeout=10, what="the empty rooms' keys to expire")
+    # The room in use outlives the TTL: its nodes renew it.
+    await close_all(alice, bob)

@@ -30,7 +30,7 @@ __all__ = [
 
 def cluster_server(
     url: BackplaneURL | str, reactor: Any = None, *, node_timeout: float = RedisBackplane.DEFAULT_NODE_TIMEOUT,
-    connect_timeout: float = 5.0, **server_options: Any,
+    connect_timeout: float = 5.0, room_ttl: float | None = RedisBackplane.DEFAULT_ROOM_TTL, **server_options: Any,
 ) -> ClusterChatServer:
     """
     A chat server joined to the backplane at ``url`` (not connected yet:
@@ -44,7 +44,7 @@ def cluster_server(
     if isinstance(url, str):
         url = parse_backplane_url(url)
     link = RedisLink(url, channel(url.db), reactor, connect_timeout=connect_timeout)
-    backplane = RedisBackplane(link, node_timeout=node_timeout, clock=reactor)
+    backplane = RedisBackplane(link, node_timeout=node_timeout, clock=reactor, room_ttl=room_ttl)
     return ClusterChatServer(backplane, **server_options)
 
 

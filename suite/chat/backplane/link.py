@@ -17,6 +17,7 @@ from typing import Any
 
 import txredisapi
 from twisted.internet import defer, task
+from twisted.internet.interfaces import ITCPTransport
 from twisted.logger import Logger
 
 from suite.chat.backplane.node import BackplaneUnavailable
@@ -25,9 +26,23 @@ from suite.chat.backplane.url import BackplaneURL
 __all__ = ["RedisLink"]
 
 
+def _no_delay(transport: Any) -> None:
+    # Commands and replies are small and go back and forth: Nagle would hold
+    # a command while the previous one is unacknowledged.
+    if ITCPTransport.providedBy(transport):
+        transport.setTcpNoDelay(True)
+
+
+class _Command(txredisapi.RedisProtocol):  # type: ignore[misc,valid-type]
+    def connectionMade(self) -> Any:
+        _no_delay(self.transport)
+        return super().connectionMade()
+
+
 class _Commands(txredisapi.RedisFactory):
     """The command connection; tells the link when it is ready and when lost."""
 
+    protocol = _Command
     initialDelay = 0.2
     maxDelay = 5.0
 
@@ -52,7 +67,11 @@ class _Commands(txredisapi.RedisFactory):
         self.link._lost(conn)
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
+class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc,valid-type]
+    def connectionMade(self) -> Any:
+        _no_delay(self.transport)
+        return super().connectionMade()
+
     def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
         self.factory.link.on_message(message)
 

@@ -61,16 +61,24 @@ class RedisBackplane(NickClaims, BackplaneInbox):
         its claims counts as dead: its nicknames are free and its users
         leave their rooms within this time.
     :param node_id: this node's id (random if not given).
+    :param room_ttl: seconds a room's history and topic stay in Redis after
+        the last line or topic, or after the last heartbeat of a node with
+        users in it (``None``: for ever).
     """
 
     log = Logger()
     DEFAULT_NODE_TIMEOUT = 30.0
+    DEFAULT_ROOM_TTL = 86400.0
     DEFAULT_MAX_IN_FLIGHT = 50_000
 
     def __init__(self, link: BackplaneLink, *, node_timeout: float = DEFAULT_NODE_TIMEOUT,
-                 clock: Any = None, node_id: str | None = None) -> None:
+                 clock: Any = None, node_id: str | None = None, room_ttl: float | None = DEFAULT_ROOM_TTL) -> None:
         if node_timeout <= 0:
             raise ValueError(f"node_timeout must be more than 0, not {node_timeout!r}")
+        if room_ttl is not None and room_ttl <= 0:
+            raise ValueError(f"room_ttl must be more than 0, not {room_ttl!r}")
+        #: Milliseconds a room's history and topic outlive their last use (0: for ever).
+        self.room_ttl_ms = max(1, int(room_ttl * 1000)) if room_ttl is not None else 0
         from suite._reactor import or_global_reactor
 
         self.clock = or_global_reactor(clock)
@@ -242,11 +250,26 @@ class RedisBackplane(NickClaims, BackplaneInbox):
             hello = [[u.nick, u.room.name if u.room else ""] for u in self._local_users()]
             self._publish(self._event("hello", users=hello), None)
             yield self.flush()
+        yield self._renew_rooms()
         live_nodes = {str(n) for n in live}
         for node in list(self.remote.nodes):
             if node not in live_nodes:
                 self.log.info("backplane: node {node} is gone; its users leave", node=node)
                 self.remote.replace(node, {}, "node lost")
+
+    def _renew_rooms(self) -> defer.Deferred[Any]:
+        """Keep the history and topic of the rooms this node's users are in."""
+        assert self.server is not None
+        if not self.room_ttl_ms:
+            return defer.succeed(None)
+        keys = []
+        for key, room in self.server.rooms.items():
+            if room.members:
+                keys += [scripts.history_key(key), scripts.topic_key(key)]
+        if not keys:
+            return defer.succeed(None)
+        return self.link.call(scripts.ROOMS, keys, [self.room_ttl_ms]).addErrback(
+            lambda f: self.log.warn("backplane: renewing the rooms failed: {e}", e=f.getErrorMessage()))
 
     # -- what this node's users do ---------------------------------------------
 
@@ -326,7 +349,7 @@ class RedisBackplane(NickClaims, BackplaneInbox):
             loading[0].add(f"{self.node}:{seq}")
             loading[1].append((f"{self.node}:{seq}", line))
         cap = self.server.history if self.server is not None else 0
-        store = (scripts.history_key(self._key(room.name)), f"list {cap}") if cap else ("", "")
+        store = (scripts.history_key(self._key(room.name)), f"list {cap} {self.room_ttl_ms}") if cap else ("", "")
         self._publish(event, user, store=store)
 
     def whispered(self, user: ChatUser, target: str, text: str) -> None:
@@ -336,7 +359,7 @@ class RedisBackplane(NickClaims, BackplaneInbox):
     def topic_set(self, user: ChatUser, room: ChatRoom) -> None:
         """``user`` set the topic of ``room``."""
         event = self._event("topic", u=user.nick, r=room.name, t=room.topic, at=room.topic_at)
-        self._publish(event, user, store=(scripts.topic_key(self._key(room.name)), "set"))
+        self._publish(event, user, store=(scripts.topic_key(self._key(room.name)), f"set 0 {self.room_ttl_ms}"))
 
     def load_room(self, room: ChatRoom) -> None:
         """``room`` has just been created here: fetch its history and topic."""

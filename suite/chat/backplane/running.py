@@ -10,6 +10,7 @@ one error line and the process exits with status 1 (see docs/scaling.md).
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ BACKPLANE_OPTIONS: tuple[Option, ...] = (
     Option("chat-node-timeout", RedisBackplane.DEFAULT_NODE_TIMEOUT,
            "Seconds after which a silent chat node counts as dead: its nicknames are freed and its users leave.",
            _timeout, reloadable=False),
+    Option("chat-room-ttl", RedisBackplane.DEFAULT_ROOM_TTL,
+           "Seconds a room's shared history and topic stay in Redis once nobody on any node is in the room.",
+           _timeout, reloadable=False),
 )
 
 
@@ -73,12 +77,19 @@ def backplane_server(config: Mapping[str, Any], reactor: Any, **server_options: 
         # Before twistd's logging starts: say it on stderr, as a usage error would.
         sys.stderr.write(f"netsuite: --chat-backplane: {e}\n")
         raise SystemExit(1) from None
-    server = cluster_server(url, reactor, node_timeout=config.get("chat-node-timeout") or 30.0, **server_options)
+    server = cluster_server(url, reactor, node_timeout=config.get("chat-node-timeout") or 30.0,
+                            room_ttl=config.get("chat-room-ttl") or RedisBackplane.DEFAULT_ROOM_TTL, **server_options)
     backplane = server.backplane
 
     def start() -> None:
         log.info("chat backplane: connecting to {url} as node {node}", url=url.display(), node=backplane.node)
-        backplane.start().addErrback(fatal)
+        backplane.start().addCallbacks(started, fatal)
+
+    def started(_: object) -> None:
+        # What exists now (modules, the services) lives as long as the
+        # process: out of the collector's sight, its full collections stay
+        # short and the latency tail with them.
+        gc.freeze()
 
     def fatal(failure: Failure) -> None:
         log.critical("netsuite: cannot reach the chat backplane at {url}: {error}",

@@ -14,6 +14,11 @@ fine on one Redis; the backplane does not support Redis Cluster.)  Keys (all und
 - ``users:ID``: a node's users, ``KEY -> "NICK ROOM"`` (for newcomers);
 - ``history:ROOM``: a room's recent lines (capped), as published;
 - ``topic:ROOM``: a room's topic event.
+
+Every key expires unless renewed: the node keys, nick keys and users hashes
+with the node timeout; a room's history and topic ``--chat-room-ttl`` after
+they were last written or last renewed by the heartbeat of a node with
+users in that room, so rooms nobody is in leave nothing behind for long.
 """
 
 from __future__ import annotations
@@ -107,7 +112,8 @@ return 1
 #: Events, in order, as one message.  KEYS: users hash.  ARGV: channel,
 #: node, then 7 per event: the event, field to set in the users hash, its
 #: value, field to delete, key to store the event in (history, topic),
-#: store mode ("list N", "set" or ""), nick key to release ("" for none).
+#: store mode ("list CAP TTL", "set 0 TTL" or "": TTL in ms, 0 for none),
+#: nick key to release ("" for none).
 #: Publishes ``[event, ...]`` once; returns how many nodes received it.
 PUBLISH = """
 local channel, node = ARGV[1], ARGV[2]
@@ -116,12 +122,15 @@ for i = 3, #ARGV, 7 do
   local event = ARGV[i]
   if ARGV[i + 3] ~= '' then redis.call('HDEL', KEYS[1], ARGV[i + 3]) end
   if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2]) end
-  local mode, cap = string.match(ARGV[i + 5], '^(%a*) ?(%d*)$')
+  local mode, cap, ttl = string.match(ARGV[i + 5], '^(%a*) ?(%d*) ?(%d*)$')
   if mode == 'list' then
     redis.call('RPUSH', ARGV[i + 4], event)
     redis.call('LTRIM', ARGV[i + 4], -tonumber(cap), -1)
   elseif mode == 'set' then
     redis.call('SET', ARGV[i + 4], event)
+  end
+  if mode ~= '' and ttl ~= '' and tonumber(ttl) > 0 then
+    redis.call('PEXPIRE', ARGV[i + 4], tonumber(ttl))
   end
   if ARGV[i + 6] ~= '' and redis.call('GET', ARGV[i + 6]) == node then
     redis.call('DEL', ARGV[i + 6])
@@ -162,4 +171,12 @@ local n = tonumber(ARGV[1])
 local lines = {}
 if n > 0 then lines = redis.call('LRANGE', KEYS[1], -n, -1) end
 return {lines, redis.call('GET', KEYS[2])}
+"""
+
+#: A node's rooms are still in use.  KEYS: history and topic keys of the
+#: rooms with users on this node.  ARGV: TTL in ms.  Renews them (a key
+#: that does not exist stays so).
+ROOMS = """
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[1])) end
+return #KEYS
 """
