@@ -27,16 +27,16 @@ PREVIOUS = "dae197d"
 LABEL = f"previous netsuite ({PREVIOUS})"
 
 
-def previous_tree(workdir: Path) -> Path | None:
-    """The source of :data:`PREVIOUS` extracted under ``workdir``, or ``None`` without git history."""
+def previous_tree(workdir: Path, commit: str = PREVIOUS) -> Path | None:
+    """The source of ``commit`` extracted under ``workdir``, or ``None`` without git history."""
     try:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS, "suite"],
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "suite"],
             capture_output=True, check=True, timeout=60,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    target = workdir / "previous"
+    target = workdir / ("previous" if commit == PREVIOUS else f"previous-{commit}")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
     return target

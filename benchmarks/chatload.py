@@ -19,11 +19,41 @@ import argparse
 import asyncio
 import gc
 import json
+import resource
 import statistics
 import sys
 import time
 
 MARK = b"BENCH"
+
+
+class StampingReader(asyncio.StreamReader):
+    """
+    A stream reader that, once given a ``sink``, hands each chunk to it the
+    moment the event loop reads it from the socket (with the time then),
+    instead of buffering it for a task to pick up later in the loop's turn:
+    a latency measured this way does not include the time this process
+    takes to get round to the reading task.
+    """
+
+    sink = None
+
+    def feed_data(self, data: bytes) -> None:
+        if self.sink is not None:
+            self.sink(data, time.monotonic_ns())
+        else:
+            super().feed_data(data)
+
+
+async def connect(port: int, stamping: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` to 127.0.0.1, with a :class:`StampingReader` if ``stamping``."""
+    if not stamping:
+        return await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    loop = asyncio.get_running_loop()
+    reader = StampingReader(limit=1 << 20, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, "127.0.0.1", port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 class Front:
@@ -87,7 +117,7 @@ async def main(args: argparse.Namespace) -> dict:
     for i in range(args.clients):
         # Several ports (chat nodes): clients, senders too, dealt round-robin.
         port = args.port[i % len(args.port)]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        reader, writer = await connect(port, args.stamp_on_arrival)
         await front.setup(reader, writer, i)
         clients.append((reader, writer))
     senders = clients[: args.senders]
@@ -117,10 +147,37 @@ async def main(args: argparse.Namespace) -> dict:
     counting = False
     counts = [0] * len(receivers)
     latencies: list[float] = []
+    #: With several ports: latencies of lines from a sender on the same server, and on another.
+    same: list[float] = []
+    cross: list[float] = []
     stop = False
+    ports = len(args.port)
+
+    def record(i: int, lines: list[bytes], now: int) -> None:
+        for line in lines:
+            at = line.find(MARK)
+            if at >= 0 and counting:
+                sent = int(line[at + 6 : at + 25])
+                latency = (now - sent) / 1e6
+                latencies.append(latency)
+                counts[i] += 1
+                if ports > 1:
+                    sender = int(line[at + 26 : at + 28])
+                    (same if sender % ports == (args.senders + i) % ports else cross).append(latency)
 
     async def receive(i: int, reader: asyncio.StreamReader) -> None:
         tail = b""
+        if args.rate and args.stamp_on_arrival:
+            state = [b""]
+
+            def sink(data: bytes, now: int) -> None:
+                *lines, state[0] = (state[0] + data).split(b"\n")
+                record(i, lines, now)
+
+            reader.sink = sink
+            while not stop:
+                await asyncio.sleep(0.1)
+            return
         while not stop:
             data = await reader.read(1 << 18)
             if not data:
@@ -128,28 +185,23 @@ async def main(args: argparse.Namespace) -> dict:
             if args.rate:
                 data = tail + data
                 *lines, tail = data.split(b"\n")
-                now = time.monotonic_ns()
-                for line in lines:
-                    at = line.find(MARK)
-                    if at >= 0 and counting:
-                        sent = int(line[at + 6 : at + 25])
-                        latencies.append((now - sent) / 1e6)
-                        counts[i] += 1
+                record(i, lines, time.monotonic_ns())
             elif counting:
                 counts[i] += data.count(MARK)
 
-    pad = b"x" * max(0, args.line_size - 26)
+    pad = b"x" * max(0, args.line_size - 29)
 
-    async def send(writer: asyncio.StreamWriter) -> None:
+    async def send(number: int, writer: asyncio.StreamWriter) -> None:
         if args.rate:
             interval = args.senders / args.rate
             next_at = time.monotonic()
             while not stop:
-                writer.write(front.line(MARK + b" %019d " % time.monotonic_ns() + pad))
+                # The time sent, and which sender (so a receiver knows whether it was on its own server).
+                writer.write(front.line(MARK + b" %019d %02d " % (time.monotonic_ns(), number % 100) + pad))
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         else:
-            burst = b"".join(front.line(MARK + b" %019d " % 0 + pad) for _ in range(64))
+            burst = b"".join(front.line(MARK + b" %019d %02d " % (0, 0) + pad) for _ in range(64))
             while not stop:
                 writer.write(burst)
                 await writer.drain()
@@ -158,7 +210,7 @@ async def main(args: argparse.Namespace) -> dict:
                 await asyncio.sleep(0)
 
     tasks = [loop.create_task(receive(i, r)) for i, (r, _) in enumerate(receivers)]
-    tasks += [loop.create_task(send(w)) for _, w in senders]
+    tasks += [loop.create_task(send(n, w)) for n, (_, w) in enumerate(senders)]
     # Senders also read (the server may echo to them): drain and discard,
     # so they never stall the server.
     drains = [loop.create_task(_discard(r, lambda: stop)) for r, _ in senders]
@@ -166,9 +218,11 @@ async def main(args: argparse.Namespace) -> dict:
     await asyncio.sleep(args.warmup)
     counting = True
     started = time.monotonic()
+    cpu_before = _own_cpu()
     await asyncio.sleep(args.duration)
     counting = False
     elapsed = time.monotonic() - started
+    own_cpu = _own_cpu() - cpu_before
     stop = True
     for _, w in clients:
         w.transport.abort()
@@ -183,13 +237,26 @@ async def main(args: argparse.Namespace) -> dict:
         "delivered": delivered,
         "seconds": round(elapsed, 3),
         "lines_per_s": round(delivered / elapsed, 1),
+        # This process's share of one core while measuring: near 100 % means
+        # the load generator, not the server, set the pace (and the latency).
+        "loadgen_cpu": round(own_cpu / elapsed, 3),
     }
     if args.rate and latencies:
         latencies.sort()
         result["p50_ms"] = round(statistics.median(latencies), 3)
         result["p99_ms"] = round(latencies[int(len(latencies) * 0.99) - 1], 3)
         result["rate"] = args.rate
+        for name, values in (("same", same), ("cross", cross)):
+            if values:
+                values.sort()
+                result[f"p50_{name}_ms"] = round(statistics.median(values), 3)
+                result[f"p99_{name}_ms"] = round(values[int(len(values) * 0.99) - 1], 3)
     return result
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _discard(reader: asyncio.StreamReader, stopped) -> None:
@@ -209,6 +276,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--line-size", type=int, default=64)
     parser.add_argument("--protocol", choices=("line", "irc", "websocket"), default="line")
     parser.add_argument("--path", default="/chat", help="the WebSocket's path (--protocol websocket)")
+    parser.add_argument("--stamp-on-arrival", action="store_true",
+                        help="latency mode: time each chunk as the event loop reads it from the socket, "
+                             "not when a task gets round to it (line chat only)")
     parser.add_argument("--rate", type=float, default=0.0, help="total lines/s (latency mode); 0: as fast as possible")
     return parser.parse_args(argv)
 
