@@ -259,6 +259,7 @@ class WebChannel(AdmittedConnection, HTTPChannel):
         request.method, request.uri, request.clientproto = self._command, self._path, self._version
         request.path = self._path.split(b"?", 1)[0]
         self.persistent = self.checkPersistence(request, self._version)
+        request.parseCookies()  # the page's session cookie authorizes uploads too
         try:
             begin = self.site.body_handler(request, self.length)
         except WebError as error:
@@ -268,7 +269,6 @@ class WebChannel(AdmittedConnection, HTTPChannel):
             super().allHeadersReceived()
             return
         request._early = []
-        request.parseCookies()
         request.gotLength(self.length)
         self.transport.pauseProducing()
         expect = request.requestHeaders.getRawHeaders(b"Expect", [b""])[0].lower()

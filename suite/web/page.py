@@ -4,7 +4,8 @@ The page at ``/``: list, download and upload (tus, with a progress bar).
 Plain HTML and one script, shipped in the package (``suite/web/static``):
 no build step, no external URLs.  Neither holds any data, so both are
 served without the token; the page asks for it once when the server wants
-one (see docs/protocols/http.md).
+one and logs in for a session cookie (:mod:`suite.web.login`; see
+docs/protocols/http.md, "Authentication").
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from twisted.python import usage
 
 from suite.admission import admission_options, admission_settings
 from suite.files.service import STORAGE_OPTIONS, read_token, shared_storage
-from suite.metrics import HealthResource, SuiteMetrics, guarded, metrics_resource
+from suite.metrics import HealthResource, SuiteMetrics, metrics_resource
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, positive_int, positive_size
 from suite.web.site import WebSite
 
@@ -50,7 +50,7 @@ def _build(config: Config, context: ServiceContext) -> WebSite:
     )
     site.admission.configure(**admission_settings("web", config))
     metrics = shared_metrics(context)
-    site.mount(b"metrics", guarded(metrics_resource(metrics), site.token))
+    site.mount(b"metrics", site.protect(metrics_resource(metrics)))
     site.mount(b"healthz", HealthResource(metrics))
     _mount_chat(site, config, context)
     return site

@@ -2,8 +2,9 @@
 The web service's site: its routes, its limits, its token and origin
 rules, and the counters ``/metrics`` reads.
 
-Routes (docs/protocols/http.md): ``/`` the page, ``/files/`` stored files,
-``/uploads/`` tus resumable uploads, ``/metrics``, ``/healthz``, and
+Routes (docs/protocols/http.md): ``/`` the page, ``/login`` and ``/logout``
+its session cookie, ``/files/`` stored files, ``/uploads/`` tus resumable
+uploads, ``/metrics``, ``/healthz``, and
 ``/chat`` + ``/chat.html`` when the chat's WebSocket front is mounted.
 """
 
@@ -30,6 +31,7 @@ from suite.web.channel import BodySink, WebChannel, WebRequest, peer_text
 from suite.web.errors import WebError, raw_error_response
 from suite.web.files import FilesResource
 from suite.web.headers import route
+from suite.web.login import LOGIN_COOKIE, LoginResource, LogoutResource, Protected, session_value
 
 __all__ = ["WebCounters", "WebSite", "peer_text"]
 
@@ -126,7 +128,8 @@ class WebSite(AdmittingFactory, server.Site):
 
     :param storage: the file storage (shared with the upload service).
     :param token: the bearer token every route but ``/healthz`` (and the
-        page's own HTML and script, which hold no data) needs, or ``None``.
+        page's own HTML and script, which hold no data) needs, or ``None``;
+        the page's session cookie (:mod:`suite.web.login`) stands for it.
     :param cors_origin: the one other origin allowed to read and write.
     :param max_connections: concurrent connections (the shared admission
         policy; a refused client reads a ``503``); ``None``: no cap.
@@ -208,6 +211,8 @@ class WebSite(AdmittingFactory, server.Site):
         root.putChild(b"app.js", ScriptResource())
         root.putChild(b"files", self.files)
         root.putChild(b"uploads", self.tus)
+        root.putChild(b"login", LoginResource(self))
+        root.putChild(b"logout", LogoutResource(self))
         self.root = root
         super().__init__(root, timeout=idle_timeout or None, reactor=reactor)
         self.displayTracebacks = False
@@ -215,6 +220,10 @@ class WebSite(AdmittingFactory, server.Site):
     def mount(self, name: bytes, resource: Resource) -> None:
         """Serve ``resource`` at ``/NAME`` (``/metrics``, ``/healthz``, ``/chat``...)."""
         self.root.putChild(name, resource)
+
+    def protect(self, resource: Resource) -> Resource:
+        """``resource`` behind this site's token (bearer or the page's cookie), the token as it is at each request."""
+        return Protected(self, resource)
 
     def refused(self, request: Any, error: WebError) -> None:
         """Count an error answer and log it, at most once a minute per client host, with the peer as host:port."""
@@ -277,9 +286,10 @@ class WebSite(AdmittingFactory, server.Site):
 
     # -- rules every route applies -------------------------------------------------------
 
-    def authorize(self, request: WebRequest, write: bool = False) -> None:
+    def authorize(self, request: WebRequest, write: bool = False, cookie: bool = True) -> None:
         """
-        Check the bearer token and, for writes, the origin.
+        Check the bearer token (or, when ``cookie``, the page's session
+        cookie: :mod:`suite.web.login`) and, for writes, the origin.
 
         :raises WebError: ``auth-required``/``auth-failed`` (401 with
             ``WWW-Authenticate``), ``forbidden-origin`` (403).
@@ -288,16 +298,24 @@ class WebSite(AdmittingFactory, server.Site):
             self.check_origin(request)
         if self.token is None:
             return
-        header = request.getHeader(b"Authorization") or b""
-        scheme, _, presented = header.partition(b" ")
+        header = request.getHeader(b"Authorization")
+        if header is None and cookie:
+            session = request.getCookie(LOGIN_COOKIE)
+            if session:
+                self._check(request, session, session_value(self.token), "session cookie")
+                return
+        scheme, _, presented = (header or b"").partition(b" ")
         if scheme.lower() != b"bearer" or not presented.strip():
             raise WebError(ErrorCode.AUTH_REQUIRED, "send Authorization: Bearer TOKEN",
                            headers={b"WWW-Authenticate": b'Bearer realm="netsuite"'})
-        if not hmac.compare_digest(presented.strip(), self.token):
+        self._check(request, presented.strip(), self.token, "token")
+
+    def _check(self, request: WebRequest, presented: bytes, expected: bytes, what: str) -> None:
+        if not hmac.compare_digest(presented, expected):
             peer = peer_text(request.getClientAddress())
             delay = self._auth_failed(peer.rsplit(":", 1)[0])
-            log.warn("web: wrong token from {peer}; answering in {delay:g}s", peer=peer, delay=delay)
-            raise WebError(ErrorCode.AUTH_FAILED, "wrong token", delay=delay,
+            log.warn("web: wrong {what} from {peer}; answering in {delay:g}s", what=what, peer=peer, delay=delay)
+            raise WebError(ErrorCode.AUTH_FAILED, f"wrong {what}", delay=delay,
                            headers={b"WWW-Authenticate": b'Bearer realm="netsuite", error="invalid_token"'})
 
     def _auth_failed(self, host: str) -> float:

@@ -273,3 +273,23 @@ async def test_header_limits_over_a_socket(web) -> None:
     long = await raw_client(base, b"GET /" + b"a" * 8000 + b" HTTP/1.1\r\n")
     await long.lost.addTimeout(10, reactor)
     assert long.received.startswith(b"HTTP/1.1 431 ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_login_cookie_with_curl(web, tmp_path: Path) -> None:
+    """The page's session cookie over a socket: curl logs in, keeps it in a jar, and uploads and downloads with it."""
+    site, base = web(token=b"tok")
+    source = make_file(tmp_path / "c.bin", 10_000)
+    jar = tmp_path / "jar"
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-c", str(jar), "-X", "POST",
+                           "-H", "Authorization: Bearer tok", f"{base}/login"])
+    assert out == b"204"
+    line = next(line for line in jar.read_text().splitlines() if "netsuite-session" in line)
+    assert line.startswith("#HttpOnly_127.0.0.1") and "tok" not in line.split("\t")[-1]
+    code, out = await run([*CURL, "-b", str(jar), "-T", str(source), f"{base}/files/c.bin"])
+    assert code == 0, out
+    code, out = await run([*CURL, "-b", str(jar), "-o", str(tmp_path / "back.bin"), f"{base}/files/c.bin"])
+    assert code == 0, out
+    assert digest(tmp_path / "back.bin") == digest(source)
+    code, out = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/files/c.bin"])
+    assert out == b"401"  # without the cookie or the token

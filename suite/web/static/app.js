@@ -7,21 +7,21 @@ const TUS = "1.0.0";
 const CHUNK = 8 * 1024 * 1024;  // bytes per PATCH
 const $ = (id) => document.getElementById(id);
 
-// The token, asked once (only when the server says one is needed).
-function token() { return sessionStorage.getItem("netsuite-token"); }
-function authHeaders(extra) {
-  const headers = Object.assign({}, extra || {});
-  if (token()) headers["Authorization"] = "Bearer " + token();
-  return headers;
+// The token is asked once, when the server first answers 401, and given
+// to POST /login, which answers with an HttpOnly session cookie: the
+// script never keeps the token, and plain links (downloads) carry the
+// cookie like every other request of this page.
+async function login() {
+  const given = window.prompt("Token for this server:");
+  if (!given) return false;
+  const response = await fetch("/login", { method: "POST", headers: { "Authorization": "Bearer " + given.trim() } });
+  if (response.status !== 204) { status(await describeError(response), true); return false; }
+  return true;
 }
 async function call(url, options) {
-  options = options || {};
   for (let attempt = 0; attempt < 2; attempt++) {
-    const response = await fetch(url, Object.assign({}, options, { headers: authHeaders(options.headers) }));
-    if (response.status !== 401 || attempt) return response;
-    const given = window.prompt("Token for this server:");
-    if (!given) return response;
-    sessionStorage.setItem("netsuite-token", given.trim());
+    const response = await fetch(url, options || {});
+    if (response.status !== 401 || attempt || !(await login())) return response;
   }
 }
 
@@ -72,18 +72,15 @@ async function refresh() {
   }
 }
 
-async function download(name) {
-  // fetch, not a plain link: the request must carry the token.
-  const response = await call("/files/" + encodeURIComponent(name));
-  if (!response.ok) { status(await describeError(response), true); return; }
-  const url = URL.createObjectURL(await response.blob());
+function download(name) {
+  // A plain link: the browser streams the file to disk (the session cookie
+  // carries the authorization), however large it is.
   const link = document.createElement("a");
-  link.href = url;
+  link.href = "/files/" + encodeURIComponent(name);
   link.download = name;
   document.body.append(link);
   link.click();
   link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 // -- tus uploads ----------------------------------------------------------------
@@ -97,11 +94,11 @@ function patch(url, offset, blob, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("PATCH", url);
-    const headers = authHeaders({
+    const headers = {
       "Tus-Resumable": TUS,
       "Upload-Offset": String(offset),
       "Content-Type": "application/offset+octet-stream",
-    });
+    };
     for (const [key, value] of Object.entries(headers)) xhr.setRequestHeader(key, value);
     xhr.upload.onprogress = (event) => onProgress(offset + event.loaded);
     xhr.onload = () => resolve(xhr);
