@@ -54,9 +54,19 @@ class ZeroCopySender(FileSender):
 
     CHUNK_SIZE = 4 << 20
     PIECE = 64 * 1024
+    #: The socket's send buffer while a file goes out, when the kernel's is
+    #: smaller (Linux doubles it, up to ``net.core.wmem_max``): each
+    #: ``sendfile`` call moves more, and the download does not wait on the
+    #: buffer's autotuning (measured in benchmarks/README.md, "files").
+    SEND_BUFFER = 4 << 20
 
     def __init__(self, on_progress: Any, sock: socket.socket) -> None:
         super().__init__(on_progress)
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < self.SEND_BUFFER:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.SEND_BUFFER)
+        except OSError:
+            pass  # not a setting this socket takes: the kernel's default then
         self._socket = sock.fileno()
         self._offset = 0
         self._drained = False

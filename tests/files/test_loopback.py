@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from twisted.internet.protocol import Protocol
 
 from suite.files import FileFactory, Storage
 from suite.files.client import RemoteError, TransferError, download, list_files, stat, upload
+from suite.files.sender import ZeroCopySender
 from tests.files.faults import FailingFS
 from tests.helpers import stop_tracked, track
 
@@ -255,9 +257,12 @@ class SendfileSpy:
         self.refuse_every = refuse_every
         self.calls = 0
         self.sent = 0
+        self.send_buffer = 0
 
     def __call__(self, out: int, source: int, offset: int, count: int) -> int:
         self.calls += 1
+        with socket.fromfd(out, socket.AF_INET, socket.SOCK_STREAM) as sock:  # a duplicate descriptor
+            self.send_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         if self.refuse_every and self.calls % self.refuse_every == 0:
             raise BlockingIOError(errno.EAGAIN, "full")
         sent = self.real(out, source, offset, min(count, self.most or count))
@@ -281,6 +286,10 @@ async def test_downloads_use_sendfile_and_keep_order(server, tmp_path: Path, mon
     got = await download(endpoint, "big", tmp_path / "copy")
     assert got.sha256 == digest(source)
     assert (tmp_path / "copy").read_bytes() == source.read_bytes()
+    # A large send buffer while the file goes out (Linux reports twice what
+    # was set, which is capped at net.core.wmem_max).
+    wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
+    assert spy.send_buffer >= min(ZeroCopySender.SEND_BUFFER, wmem_max)
     if spy.refuse_every == 1:
         assert spy.sent == 0  # everything went through the transport
     else:
