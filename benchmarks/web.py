@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -37,6 +38,23 @@ def _twisted_static(directory: Path) -> Server:
     return Server("twistd web --path", [TWISTD, "-n", "--pidfile=", "web", "--listen", "tcp:0:interface=127.0.0.1",
                                         "--path", str(directory)],
                   r"Site starting on (\d+)")
+
+
+def _ratios(title: str, rows: list[tuple[str, list[float], list[float], float]]) -> str:
+    """The median of the per-repetition ratios (each of two runs made back to back), with every ratio."""
+    lines = [f"### {title}", "", "| ratio | median of ratios | min – max | each repetition | target |",
+             "|---|---:|---:|---|---|"]
+    for name, ours, theirs, target in rows:
+        each = [a / b for a, b in zip(ours, theirs) if b]
+        if not each:
+            continue
+        median = statistics.median(each)
+        lines.append(f"| {name} | {median:.2f}× | {min(each):.2f} – {max(each):.2f} | "
+                     f"{', '.join(f'{r:.2f}' for r in each)} | ≥ {target}×: {'✓' if median >= target else '✗'} |")
+    lines += ["", "Each repetition runs the C server and netsuite web back to back (which first alternates); "
+              "the median of those same-moment ratios moves far less than a ratio of medians when the disk "
+              "or the shared machine drifts."]
+    return "\n".join(lines)
 
 
 def run(quick: bool = False) -> str:
@@ -73,6 +91,13 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
             finally:
                 server.stop()
 
+        def paired(order: list, rep: int) -> list:
+            # The C server and netsuite web run back to back, which one first
+            # alternating; the others after them, so each repetition gives one
+            # same-moment ratio however much the disk or the machine drifts.
+            first, web_, rest = order[0], order[-1], order[1:-1]
+            return ([first, web_] if rep % 2 == 0 else [web_, first]) + rest
+
         line_load = [PYTHON, "-m", "benchmarks.fileload"]
         web_load = [PYTHON, "-m", "benchmarks.webload"]
         for rep in range(repetitions):
@@ -86,7 +111,7 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
                 (_netsuite("web", storage), [*web_load, "upload", "{port}", str(source), "/files/bench.bin"],
                  rss["PUT"]),
             ]
-            for server, argv, peak in uploads[rep % len(uploads):] + uploads[: rep % len(uploads)]:
+            for server, argv, peak in (paired(uploads, rep) if c_binary else uploads):
                 shutil.rmtree(sinks, ignore_errors=True)
                 sinks.mkdir()
                 if server.name == "netsuite web":
@@ -96,7 +121,7 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
                 os.sync()
                 measure(server, argv, up, peak)
             # Downloads of what the uploads above stored.
-            for server, argv, peak in [
+            downloads = [
                 *([(Server("C source", [str(c_binary), "source", str(source)], r"listening on (\d+)"),
                     [*line_load, "download", "{port}", str(size)], None)] if c_binary else []),
                 (_netsuite("upload", storage), [*line_load, "download", "{port}", str(size), "--netsuite", "line.bin"],
@@ -104,12 +129,19 @@ def transfers(size: int, repetitions: int, c_binary: Path | None, directory: str
                 (_twisted_static(static), [*web_load, "download", "{port}", str(size), "/bench.bin"], None),
                 (_netsuite("web", storage), [*web_load, "download", "{port}", str(size), "/files/bench.bin"],
                  rss["GET"]),
-            ]:
+            ]
+            for server, argv, peak in (paired(downloads, rep) if c_binary else downloads):
                 measure(server, argv, down, peak)
 
         label = f"{size >> 20} MiB"
         where = "on disk" if directory is None else f"files in {directory}"
-        return "\n\n".join([
+        ratios = []
+        if c_binary:
+            ratios.append(_ratios(f"netsuite web against the C servers, {label}, {where}: each repetition's ratio", [
+                ("PUT / C sink", up["netsuite web"].values, up["C sink"].values, 0.7),
+                ("GET / C source", down["netsuite web"].values, down["C source"].values, 0.8),
+            ]))
+        return "\n\n".join([*ratios,
             table(f"Upload of {label} over loopback, {where} (web: HTTP PUT)", "MB/s", list(up.values()),
                   baseline="C sink" if "C sink" in up else None),
             table(f"Download of {label} over loopback, {where} (web: HTTP GET)", "MB/s", list(down.values()),

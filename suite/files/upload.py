@@ -92,8 +92,14 @@ class DiskUpload:
         self._fd = fd
         self._buffer: list[bytes] = []
         self._buffered = 0
+        # Hashing and writing each take blocks from their own queue as soon
+        # as they are free: a disk stall does not hold up the hashing, nor
+        # a slow hash the disk.  A block stops being pending once both did it.
         self._queue: list[bytes] = []
+        self._hash_queue: list[bytes] = []
         self._writing = False
+        self._hashing = False
+        self._submitted = self._written = self._hashed = 0
         self._idle_waiters: list[defer.Deferred[None]] = []
         self._ended = False
 
@@ -119,50 +125,66 @@ class DiskUpload:
         self._buffer.clear()
         self._buffered = 0
         self.pending += len(block)
+        self._submitted += len(block)
         self._queue.append(block)
+        self._hash_queue.append(block)
+        self._pump()
+
+    def _failed(self, failure: Any) -> None:
+        error = failure.value
+        self.failure = os_error(error, f"writing {self.name}") if isinstance(error, OSError) else None
+        if self.failure is None:
+            log.failure("writing {name} failed", failure, name=self.name)
+            self.failure = FileError(ErrorCode.INTERNAL, "the server could not write the file")
+
+    def _done(self) -> None:
+        """Some blocks were hashed or written: what both have done is no longer pending."""
+        pending = self._submitted - min(self._written, self._hashed)
+        if pending != self.pending:
+            self.pending = pending
+            if self.on_written is not None:
+                self.on_written()
         self._pump()
 
     def _pump(self) -> None:
-        """Hand every waiting block to the disk in one go, unless a write is under way."""
-        if self._writing or not self._queue:
-            if not self._writing and self._idle_waiters:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for waiter in waiters:
-                    waiter.callback(None)
-            return
-        blocks, self._queue = self._queue, []
-        size = sum(map(len, blocks))
-        self._writing = True
+        """Hand every waiting block to the hashing and to the writing thread, each unless it is busy."""
         storage = self.storage
+        if self._hash_queue and not self._hashing:
+            # One trip to the threads per batch, not per block (hashing releases the GIL).
+            blocks, self._hash_queue = self._hash_queue, []
+            size = sum(map(len, blocks))
+            self._hashing = True
 
-        def failed(failure: Any) -> None:
-            error = failure.value
-            self.failure = os_error(error, f"writing {self.name}") if isinstance(error, OSError) else None
-            if self.failure is None:
-                log.failure("writing {name} failed", failure, name=self.name)
-                self.failure = FileError(ErrorCode.INTERNAL, "the server could not write the file")
+            def hashed(_: None) -> None:
+                self._hashing = False
+                self._hashed += size
+                self._done()
 
-        def written(_: None) -> None:
-            self._writing = False
-            self.pending -= size
-            # Those bytes are on the disk now: no longer promised.
-            taken = min(size, self.space_held)
-            self.space_held -= taken
-            storage._reserved_space -= taken
-            if self.on_written is not None:
-                self.on_written()
-            self._pump()
+            d: defer.Deferred[Any] = storage.run(_hash_blocks, self.hasher, blocks)
+            d.addErrback(self._failed).addCallback(hashed)
+        if self._queue and not self._writing:
+            blocks, self._queue = self._queue, []
+            size = sum(map(len, blocks))
+            self._writing = True
 
-        if self.failure is not None:  # an earlier write failed: drop the rest
-            d: defer.Deferred[Any] = defer.succeed(None)
-        else:
-            # One trip to the threads per batch, not per block.  Hashing and
-            # writing run side by side (both release the GIL).
-            hashed = storage.run(_hash_blocks, self.hasher, blocks)
-            stored = storage.run(self._write_blocks, self._fd, blocks)
-            d = defer.gatherResults([stored, hashed], consumeErrors=True)
-            d.addErrback(lambda f: f.value.subFailure if isinstance(f.value, defer.FirstError) else f)
-        d.addErrback(failed).addCallback(written)
+            def written(_: None) -> None:
+                self._writing = False
+                self._written += size
+                # Those bytes are on the disk now: no longer promised.
+                taken = min(size, self.space_held)
+                self.space_held -= taken
+                storage._reserved_space -= taken
+                self._done()
+
+            if self.failure is not None:  # an earlier write failed: drop the rest
+                d = defer.succeed(None)
+            else:
+                d = storage.run(self._write_blocks, self._fd, blocks)
+            d.addErrback(self._failed).addCallback(written)
+        if not (self._writing or self._hashing or self._queue or self._hash_queue) and self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
 
     def _write_blocks(self, fd: int, blocks: list[bytes]) -> None:
         """Blocking: write blocks in order."""
@@ -172,7 +194,7 @@ class DiskUpload:
     def _flushed(self) -> defer.Deferred[None]:
         """Fires once every accepted byte has been written (or failed)."""
         self._submit()
-        if not self._writing and not self._queue:
+        if not (self._writing or self._hashing or self._queue or self._hash_queue):
             return defer.succeed(None)
         waiter: defer.Deferred[None] = defer.Deferred()
         self._idle_waiters.append(waiter)

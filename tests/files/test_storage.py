@@ -326,3 +326,46 @@ def test_a_big_listing_takes_turns(tmp_path: Path) -> None:
     clock.advance(0)
     clock.advance(0)
     assert [f.name for f in d.result] == [f"f{i}" for i in range(5)]
+
+
+def test_hashing_goes_on_while_a_write_is_stalled(tmp_path: Path) -> None:
+    """
+    Hashing and writing take blocks from their own queues: a disk stall does
+    not hold up the hashing (nor a slow hash the disk), and a block stays
+    pending until both have done it.
+    """
+    held: list[tuple[defer.Deferred[Any], Any, tuple[Any, ...]]] = []
+
+    def stall_writes(f: Any, *args: Any) -> defer.Deferred[Any]:
+        if getattr(f, "__name__", "") == "_write_blocks":
+            d: defer.Deferred[Any] = defer.Deferred()
+            held.append((d, f, args))
+            return d
+        return defer.maybeDeferred(f, *args)
+
+    storage = Storage(tmp_path / "store", min_free=0, clock=Clock(), run=sync)
+    done(storage.ready())
+    storage.run = stall_writes
+    block = os.urandom(1 << 20)
+    upload = done(storage.begin_upload("s.bin", 3 << 20, None))
+    notified = []
+    upload.on_written = lambda: notified.append(upload.pending)
+    upload.write(block)
+    assert len(held) == 1 and upload.pending == 1 << 20  # hashed, not yet written
+    upload.write(block)
+    upload.write(block)
+    assert len(held) == 1  # one write at a time; the other two blocks wait for the disk...
+    assert upload._hashed == 3 << 20  # ...and were hashed meanwhile
+    assert upload.pending == 3 << 20
+    d, f, args = held.pop()
+    f(*args)
+    d.callback(None)  # the first write lands; the other two go to the disk in one batch
+    assert upload.pending == 2 << 20 and notified[-1] == 2 << 20
+    d, f, args = held.pop()
+    f(*args)
+    d.callback(None)
+    assert upload.pending == 0
+    storage.run = sync
+    stored = done(upload.commit())
+    assert stored.sha256 == hashlib.sha256(block * 3).hexdigest()
+    assert (tmp_path / "store" / "s.bin").read_bytes() == block * 3
