@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from suite.admission import AdmittedConnection
 from suite.chat import wire
 from suite.chat.commands import run_command
+from suite.chat.output import ChatOutput
 from suite.chat.rooms import ChatRoom
 from suite.chat.wire import ErrorCode
 from suite.limits import TokenBucket, cancel_call, close_then_abort, peer_host, peer_text
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from suite.chat.factory import ChatFactory
 
 
-class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
+class ChatProtocol(AdmittedConnection, ChatOutput, BoundedLineReceiver, TimeoutMixin):
     """
     One chat user's connection.
 
@@ -52,8 +53,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
     room: ChatRoom | None = None
 
     def __init__(self) -> None:
-        self._outbox: list[bytes] = []
-        self._outbox_size = 0
+        self.init_output()
         self._closing = False
         self._telnet_pending = b""
         self._held_raw = b""
@@ -90,7 +90,7 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
         if not self._closing:
             self.factory.disconnects["connection-lost"] += 1
         self._closing = True
-        self._outbox.clear()
+        self._drop_queue()
         self.factory.server.disconnect(self, "connection lost")
         cancel_call(self._abort_call)
         super().connectionLost(reason)
@@ -277,43 +277,14 @@ class ChatProtocol(AdmittedConnection, BoundedLineReceiver, TimeoutMixin):
             self.close(wire.error_line(ErrorCode.FLOOD, "disconnected for flooding"), "flood")
         return False
 
-    # -- output ----------------------------------------------------------------
+    # -- output (the queue is ChatOutput's) --------------------------------------
 
-    def enqueue(self, data: bytes) -> None:
-        """Queue ``data``; disconnect the client if its unread output grows too large."""
-        if self._closing:
-            return
-        self._outbox.append(data)
-        self._outbox_size += len(data)
-        # Only output held back for a client that is not reading counts; a
-        # reading client's queue is written at the end of the current batch.
-        limit = self.factory.max_pending
-        if self.output_blocked and limit is not None and self._outbox_size > limit:
-            self.log.info("disconnecting {nick}: send queue exceeded", nick=self.nick)
-            self._outbox.clear()
-            self._outbox_size = 0
-            self.close(
-                wire.error_line(ErrorCode.SEND_QUEUE_EXCEEDED, f"send queue exceeded ({limit} bytes unread); disconnected"),
-                "send queue exceeded",
-            )
-
-    def deliver(self, data: bytes) -> None:
-        """Write ``data`` now, or queue it while the client is not reading."""
-        if self.output_blocked or self._outbox:
-            self.enqueue(data)
-            self.flush()
-        elif not self._closing:
-            self.transport.write(data)
-
-    def flush(self, force: bool = False) -> None:
-        """Write the queue, in one write, unless the client is not reading."""
-        outbox = self._outbox
-        if not outbox or (self.output_blocked and not force) or (self._closing and not force):
-            return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-        outbox.clear()
-        self._outbox_size = 0
-        self.transport.write(data)
+    def send_queue_exceeded(self, limit: int) -> None:
+        self.log.info("disconnecting {nick}: send queue exceeded", nick=self.nick)
+        self.close(
+            wire.error_line(ErrorCode.SEND_QUEUE_EXCEEDED, f"send queue exceeded ({limit} bytes unread); disconnected"),
+            "send queue exceeded",
+        )
 
     def outputResumed(self) -> None:
         """The client reads again: send what waited."""

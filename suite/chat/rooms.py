@@ -9,63 +9,15 @@ several), never to the module, so two chat services can run in one process.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol as TypingProtocol
 
 from suite.chat import wire
 from suite.chat.names import NAME_RULE, InvalidName, check_name, name_key, skeletons
+from suite.chat.room import ChatRoom, ChatUser
 from suite.chat.wire import ErrorCode
 
 __all__ = ["ChatRoom", "ChatServer", "ChatUser"]
-
-
-class ChatUser(TypingProtocol):
-    """
-    What the server needs of a connected user (``ChatProtocol`` is one; so
-    are the IRC and WebSocket connections).
-
-    Every line given to :meth:`deliver` and :meth:`enqueue` that the server
-    made is a :class:`suite.chat.wire.Line`: bytes in the line chat's form
-    whose ``what`` says what happened, for fronts that speak another form.
-    A user with a true ``tracks_members`` attribute keeps a list of the
-    room's members (an IRC client, the chat page) and hears every join and
-    leave even in a room with quiet joins.
-    """
-
-    nick: str
-    room: ChatRoom | None
-
-    def deliver(self, data: bytes) -> None:
-        """Write ``data`` to this user now (or as soon as they read)."""
-
-    def enqueue(self, data: bytes) -> None:
-        """Queue ``data`` for this user, without writing it yet."""
-
-    def flush(self) -> None:
-        """Write whatever is queued."""
-
-
-class ChatRoom:
-    """
-    A room: its members, in joining order, its recent messages, and its
-    topic (``""`` for none) with who set it and when (seconds since the epoch).
-    """
-
-    __slots__ = ("name", "members", "history", "created", "topic", "topic_by", "topic_at")
-
-    def __init__(self, name: str, history: int, created: float = 0.0) -> None:
-        self.name = name
-        self.members: dict[ChatUser, None] = {}
-        self.history: deque[bytes] = deque(maxlen=history)
-        self.created = created
-        self.topic = ""
-        self.topic_by = ""
-        self.topic_at = 0.0
-
-    def __repr__(self) -> str:
-        return f"<ChatRoom {self.name} members={len(self.members)}>"
 
 
 class ChatServer:
@@ -143,18 +95,22 @@ class ChatServer:
             self._batch.add(user)
 
     def broadcast(self, room: ChatRoom, data: bytes) -> None:
-        """Deliver one encoded line to every member of ``room``."""
-        # A copy: a member whose send queue overflows leaves during the loop.
-        members = tuple(room.members)
-        self.lines_delivered += len(members)
+        """
+        Deliver one encoded line to every member of ``room``; in a batch,
+        one call per front queues it for all that front's members (see
+        :meth:`suite.chat.output.ChatOutput.enqueue_all`).
+        """
+        self.lines_delivered += len(room.members)
         batch = self._batch
         if batch is None:
-            for member in members:
+            # A copy: a member whose send queue overflows leaves during the loop.
+            for member in tuple(room.members):
                 member.deliver(data)
-        else:
-            for member in members:
-                member.enqueue(data)
-            batch.update(members)
+            return
+        batch.update(room.members)
+        # Cached tuples: a member leaving during the loop changes none of them.
+        for enqueue_all, members in room.fronts():
+            enqueue_all(members, data)
 
     def error(self, user: ChatUser, code: str, text: str) -> None:
         """Send an error line to ``user`` alone."""
@@ -254,7 +210,7 @@ class ChatServer:
         )
         size = len(room.members)
         user.room = None
-        del room.members[user]
+        room.remove(user)
         # The leaver is not told: the line chat says nothing, IRC echoes its own PART.
         self._announce(room, line, user, size)
         if not room.members and name_key(room.name) != name_key(self.default_room):
@@ -311,7 +267,7 @@ class ChatServer:
         self._leave(user, f"joined {room.name if room else name}", "part")
         if room is None:
             room = self.rooms[name_key(name)] = ChatRoom(name, self.history, self.clock())
-        room.members[user] = None
+        room.add(user)
         user.room = room
         self._announce(room, wire.notice_line("join", f"{user.nick} joined {room.name}", room=room.name, nick=user.nick), user, len(room.members))
         if room.topic:

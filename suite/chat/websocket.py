@@ -24,6 +24,7 @@ from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
+from suite.chat.output import ChatOutput
 from suite.chat.protocol import set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.page import ChatPage, chat_page_resource
@@ -37,12 +38,15 @@ __all__ = [
     "event_json",
 ]
 
+#: Notices a browser is sent as they are (to the one user they concern).
+_OWN_NOTICES = frozenset(("who", "rooms", "info", "help", "bye"))
+
 #: WebSocket close codes (RFC 6455 section 7.4.1).
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG = 1000, 1001, 1008, 1009
 
 
 @implementer(IPushProducer)
-class ChatWebSocket:
+class ChatWebSocket(ChatOutput):
     """One browser (or other WebSocket client) in the chat: a ``WebSocketProtocol`` and a ``ChatUser``."""
 
     log = Logger()
@@ -61,13 +65,13 @@ class ChatWebSocket:
         self._raw: Any = None  # the TCP transport under the WebSocket: pre-framed messages go here
         self._admitted = False
         self._closing = False
-        self._paused = False
-        self._outbox: list[bytes] = []
-        self._outbox_size = 0
+        self._output_blocked = False
+        self.init_output()
         self._unread = 0  # bytes received since the last whole message
         self._bucket = TokenBucket(factory.flood_rate, factory.flood_burst, factory.reactor) if factory.flood_rate else None
         self._strikes = 0
         self._idle: Any = None
+        self._heard = 0.0
         self._pinged = False
         self._inbox: deque[str] = deque()
         self._turn: Any = None
@@ -140,7 +144,7 @@ class ChatWebSocket:
         takes its own output (as the line chat does): a sender is slowed to
         what the server delivers.
         """
-        pause = self._paused or len(self._inbox) >= self.factory.messages_per_turn
+        pause = self._output_blocked or len(self._inbox) >= self.factory.messages_per_turn
         if pause != self._reading_paused and self._raw is not None and not self._closing:
             self._reading_paused = pause
             if pause:
@@ -199,7 +203,7 @@ class ChatWebSocket:
         cancel_call(self._idle)
         cancel_call(self._turn)
         self._inbox.clear()
-        self._outbox.clear()
+        self._drop_queue()
         if self._admitted:
             self._admitted = False
             factory = self.factory
@@ -211,18 +215,28 @@ class ChatWebSocket:
     # -- keeping dead clients out ----------------------------------------------
 
     def _arm(self) -> None:
+        # Called for every message: a time noted, not a timer moved (one
+        # timer per quiet period, checked when it fires).
         self._pinged = False
-        cancel_call(self._idle)
-        self._idle = self.factory.reactor.callLater(self.factory.ping_interval, self._quiet)
+        self._heard = self.factory.reactor.seconds()
+        if self._idle is None and not self._closing:
+            self._idle = self.factory.reactor.callLater(self.factory.ping_interval, self._quiet)
 
     def _quiet(self) -> None:
-        if not self._pinged:
-            self._pinged = True
-            self.transport.ping(b"netsuite")  # type: ignore[union-attr]
-            self._idle = self.factory.reactor.callLater(self.factory.ping_timeout, self._quiet)
-        else:
-            self._idle = None
-            self.close(CLOSE_GOING_AWAY, "idle-timeout", f"no answer to ping for {self.factory.ping_timeout:g}s; disconnected", "ping timeout")
+        self._idle = None
+        if self._closing:
+            return
+        factory = self.factory
+        if self._pinged:
+            self.close(CLOSE_GOING_AWAY, "idle-timeout", f"no answer to ping for {factory.ping_timeout:g}s; disconnected", "ping timeout")
+            return
+        wait = self._heard + factory.ping_interval - factory.reactor.seconds()
+        if wait > 0:  # heard from since the timer was set: wait the rest
+            self._idle = factory.reactor.callLater(wait, self._quiet)
+            return
+        self._pinged = True
+        self.transport.ping(b"netsuite")  # type: ignore[union-attr]
+        self._idle = factory.reactor.callLater(factory.ping_timeout, self._quiet)
 
     def _allowed_by_flood_control(self) -> bool:
         if self._bucket is None or self._bucket.consume():
@@ -255,7 +269,7 @@ class ChatWebSocket:
 
     # -- output (ChatUser) -----------------------------------------------------
 
-    def _frames(self, data: bytes) -> bytes | None:
+    def render(self, data: bytes) -> bytes | None:
         """The chat's ``data`` as this user's WebSocket frame (``None``: nothing to send)."""
         what: ServerLine | None = getattr(data, "what", None)
         if what is None:
@@ -267,11 +281,26 @@ class ChatWebSocket:
                 text = dumps({"type": "welcome", "nick": self.nick, "text": what.text})
             elif code == "join" and what.nick == self.nick:
                 text = self._joined(what.room)  # type: ignore[arg-type]
-            elif code in ("who", "rooms", "info", "help", "bye") or (code == "topic" and not what.nick):
+            elif code in _OWN_NOTICES or (code == "topic" and not what.nick):
                 text = event_json(what)
             if text is not None:
                 return bytes(frame(text, fin=True))
         return data.rendered("websocket", event_frame)  # type: ignore[attr-defined, no-any-return]
+
+    def shared_form(self, data: bytes) -> tuple[bytes | None, str | None]:
+        """A room's line as every WebSocket member but the one it is about is sent it (framed once per line)."""
+        what: ServerLine | None = getattr(data, "what", None)
+        if what is None or (what.kind == "notice" and (what.code in _OWN_NOTICES or what.code == "welcome")):
+            return None, None
+        shared = data.rendered("websocket", event_frame)  # type: ignore[attr-defined]
+        return shared, (what.nick if what.kind == "notice" else None)
+
+    def write_out(self, data: bytes) -> None:
+        self._raw.write(data)
+
+    def send_queue_exceeded(self, limit: int) -> None:
+        self.close(CLOSE_POLICY, "send-queue-exceeded", f"send queue exceeded ({limit} bytes unread); disconnected",
+                   "send queue exceeded")
 
     def _joined(self, room_name: str) -> str:
         room = self.factory.server.find_room(room_name)
@@ -279,52 +308,17 @@ class ChatWebSocket:
         return dumps({"type": "joined", "room": room_name, "nick": self.nick, "users": members,
                        "topic": room.topic if room is not None else ""})
 
-    def deliver(self, data: bytes) -> None:
-        if self._paused or self._outbox:
-            self.enqueue(data)
-            self.flush()
-        elif not self._closing:
-            frame = self._frames(data)
-            if frame is not None:
-                self._raw.write(frame)
-
-    def enqueue(self, data: bytes) -> None:
-        if self._closing:
-            return
-        # Inline, the fan-out fast path: a frame already made for another member.
-        frame = data.__dict__.get("websocket") if hasattr(data, "what") else None
-        if frame is None or data.what.nick == self.nick and data.what.kind == "notice":  # type: ignore[attr-defined]
-            frame = self._frames(data)
-            if frame is None:
-                return
-        self._outbox.append(frame)
-        self._outbox_size += len(frame)
-        limit = self.factory.max_pending
-        if self._paused and limit is not None and self._outbox_size > limit:
-            self._outbox.clear()
-            self._outbox_size = 0
-            self.close(CLOSE_POLICY, "send-queue-exceeded", f"send queue exceeded ({limit} bytes unread); disconnected",
-                       "send queue exceeded")
-
-    def flush(self, force: bool = False) -> None:
-        outbox = self._outbox
-        if not outbox or (self._paused and not force) or (self._closing and not force):
-            return
-        self._outbox = []
-        self._outbox_size = 0
-        self._raw.write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
-
     def pauseProducing(self) -> None:
-        self._paused = True
+        self._output_blocked = True
         self._pace()
 
     def resumeProducing(self) -> None:
-        self._paused = False
+        self._output_blocked = False
         self.flush()
         self._pace()
 
     def stopProducing(self) -> None:
-        self._paused = True
+        self._output_blocked = True
 
 
 class ChatWebSocketFactory:

@@ -29,6 +29,7 @@ from zope.interface import implementer
 
 from suite._reactor import or_global_reactor
 from suite.admission import AdmissionPolicy, AdmittedConnection, AdmittingFactory
+from suite.chat.output import ChatOutput
 from suite.chat.protocol import set_no_delay
 from suite.chat.rooms import ChatRoom, ChatServer
 from suite.chat.wire import Line, ServerLine
@@ -44,7 +45,7 @@ __all__ = ["IRCConnection", "IRCFactory"]
 
 
 @implementer(IPushProducer)
-class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IRC, TimeoutMixin):
+class IRCConnection(AdmittedConnection, IRCCommands, ChatOutput, BoundedLineReceiver, irc.IRC, TimeoutMixin):
     """
     One IRC client.  Lines are read by :class:`suite.lines.BoundedLineReceiver`
     (bounded length, a batch per read, at most :attr:`MAX_LINES_PER_TURN`
@@ -69,8 +70,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
     room: ChatRoom | None = None
 
     def __init__(self) -> None:
-        self._outbox: list[bytes] = []
-        self._outbox_size = 0
+        self.init_output()
         self._closing = False
         self._pinged = False
         self._bucket: TokenBucket | None = None
@@ -97,7 +97,6 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         self.hostname = factory.server_name
         irc.IRC.connectionMade(self)
         self.host = peer_host(self.transport.getPeer()) or "unknown"
-        self._render_key = factory.render_key
         factory.clients.add(self)
         set_no_delay(self.transport)
         BoundedLineReceiver.connectionMade(self)  # our transport's producer: hears when output backs up
@@ -112,7 +111,7 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         if not self._closing:
             self.factory.disconnects["connection-lost"] += 1
         self._closing = True
-        self._outbox.clear()
+        self._drop_queue()
         self.factory.clients.discard(self)
         if self.registered:
             self.factory.server.disconnect(self, "connection lost")
@@ -228,16 +227,11 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
         """A NOTICE from the server to this client."""
         self.deliver(f":{self.hostname} NOTICE {self.nick or '*'} :{text}\r\n".encode())
 
-    def _irc(self, data: bytes) -> bytes | None:
+    def render(self, data: bytes) -> bytes | None:
         """The chat's ``data`` in IRC's form for this client (``None``: nothing to send)."""
         what: ServerLine | None = getattr(data, "what", None)
         if what is None:
             return data  # already IRC
-        if what.nick != self.nick:
-            # The fast path of fan-out: the lines every IRC member gets, made once.
-            shared = data.__dict__.get(self._render_key)
-            if shared is not None:
-                return shared  # type: ignore[no-any-return]
         kind = what.kind
         if kind in ("message", "action"):
             if what.nick == self.nick:
@@ -259,48 +253,20 @@ class IRCConnection(AdmittedConnection, IRCCommands, BoundedLineReceiver, irc.IR
             return f":{self.hostname} NOTICE {self.nick or '*'} :*** {what.code}: {what.text}\r\n".encode()
         return shared
 
-    def enqueue(self, data: bytes) -> None:
-        """Queue ``data``; disconnect the client if its unread output grows too large."""
-        if self._closing:
-            return
-        # Inline, the fan-out fast path of _irc: another member's line, already rendered.
-        what = getattr(data, "what", None)
-        out = data.__dict__.get(self._render_key) if what is not None and what.nick != self.nick else None
-        if out is None:
-            out = self._irc(data)
-            if out is None:
-                return
-        self._outbox.append(out)
-        self._outbox_size += len(out)
-        limit = self.factory.max_pending
-        if self.output_blocked and limit is not None and self._outbox_size > limit:
-            self.log.info("disconnecting {nick} ({host}): send queue exceeded", nick=self.nick or "*", host=self.host)
-            self._outbox.clear()
-            self._outbox_size = 0
-            self.close("SendQ exceeded", "send queue exceeded")
+    def shared_form(self, data: bytes) -> tuple[bytes | None, str | None]:
+        """A room's line as every IRC member but the one it is about is sent it (rendered once per line)."""
+        what: ServerLine | None = getattr(data, "what", None)
+        if what is None or what.kind == "error" or (what.kind == "notice" and what.code in ("welcome", "info", "bye")):
+            return None, None
+        shared = data.rendered(self.factory.render_key, self.factory.render)  # type: ignore[attr-defined]
+        return (shared, what.nick) if shared is not None else (None, None)
 
-    def deliver(self, data: bytes) -> None:
-        """Write ``data`` (a chat line or IRC bytes) now, or queue it while the client is not reading."""
-        if self.output_blocked or self._outbox:
-            self.enqueue(data)
-            self.flush()
-        elif not self._closing:
-            out = self._irc(data)
-            if out is not None:
-                self.transport.write(out)
-
-    def flush(self, force: bool = False) -> None:
-        """Write the queue, in one write, unless the client is not reading."""
-        outbox = self._outbox
-        if not outbox or (self.output_blocked and not force) or (self._closing and not force):
-            return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-        outbox.clear()
-        self._outbox_size = 0
-        self.transport.write(data)
+    def send_queue_exceeded(self, limit: int) -> None:
+        self.log.info("disconnecting {nick} ({host}): send queue exceeded", nick=self.nick or "*", host=self.host)
+        self.close("SendQ exceeded", "send queue exceeded")
 
     # IPushProducer, for our own transport: output waits, and so does reading.
-    # (BoundedLineReceiver's pauseProducing and resumeProducing: output_blocked.)
+    # (BoundedLineReceiver's pauseProducing and resumeProducing: _output_blocked.)
     def outputResumed(self) -> None:
         self.flush()
 

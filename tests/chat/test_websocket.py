@@ -202,6 +202,25 @@ def test_ping_then_idle_timeout() -> None:
     assert a.t.closed == 1001 and a.t.sent[-1]["code"] == "idle-timeout"
 
 
+def test_messages_put_the_ping_off() -> None:
+    clock = Clock()
+    wsf = ChatWebSocketFactory(ChatServer(), reactor=clock, ping_interval=10, ping_timeout=5, max_per_ip=None)
+    a = Browser(wsf)
+    clock.advance(6)
+    a.send(type="say", text="still here")
+    clock.advance(6)
+    assert a.t.pings == 0  # heard from 6 s ago: not quiet for 10 s yet
+    clock.advance(4)
+    assert a.t.pings == 1 and a.t.closed is None
+    a.send(type="say", text="answered")
+    clock.advance(5)
+    assert a.t.closed is None  # a message answers the ping as a pong does
+    clock.advance(5)
+    assert a.t.pings == 2
+    clock.advance(5)
+    assert a.t.closed == 1001
+
+
 def test_connection_cap() -> None:
     wsf = ChatWebSocketFactory(ChatServer(), reactor=Clock(), max_connections=1)
     Browser(wsf)
