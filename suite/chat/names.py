@@ -23,7 +23,7 @@ from functools import lru_cache
 from confusable_homoglyphs import confusables
 from precis_i18n import get_profile
 
-__all__ = ["NAME_MAX", "NAME_RULE", "InvalidName", "check_name", "name_key", "skeletons"]
+__all__ = ["NAME_MAX", "NAME_RULE", "InvalidName", "check_name", "look_key", "name_key", "skeletons"]
 
 #: Longest name, in characters.
 NAME_MAX = 32
@@ -130,3 +130,15 @@ def skeletons(name: str) -> frozenset[str]:
     ``Ian`` (capital i) and ``lan`` are caught as well as ``аlice`` and ``alice``.
     """
     return frozenset((_skeleton(name), _skeleton(name_key(name))))
+
+
+@lru_cache(maxsize=4096)
+def look_key(name: str) -> str:
+    """
+    One key per look, for a store that can only compare keys (the chat
+    backplane's nickname claims in Redis): the skeleton of ``name``'s
+    case-mapped key.  Two names with the same look key are confusable
+    (``alice`` and Cyrillic ``аlice``, ``ALICE`` too); confusable names whose
+    look keys differ (``Ian`` and ``lan``) are caught by :func:`skeletons`.
+    """
+    return _skeleton(name_key(name))

@@ -1,17 +1,19 @@
 """
 A chat room and what the chat needs of its users: :class:`ChatUser` (the
-interface every front's connection provides) and :class:`ChatRoom` (a room's
-members, grouped by front for fan-out, its history and its topic).
+interface every front's connection provides), :class:`ChatRoom` (a room's
+members, grouped by front for fan-out, its history and its topic), and
+:class:`RemoteUser` (a user of another chat node, as this node knows them).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from typing import Protocol as TypingProtocol
 
-__all__ = ["ChatRoom", "ChatUser"]
+__all__ = ["ChatRoom", "ChatUser", "RemoteUser"]
 
 
 class ChatUser(TypingProtocol):
@@ -91,3 +93,19 @@ class ChatRoom:
 def _enqueue_each(members: Sequence[ChatUser], data: bytes) -> None:
     for member in members:
         member.enqueue(data)
+
+
+@dataclass(frozen=True)
+class RemoteUser:
+    """
+    A user connected to another chat node (see :mod:`suite.chat.backplane`):
+    all this node knows is the nickname and the room (``""`` for none).
+    Fronts show them as they show line-chat users (``nick!chat@netsuite``).
+    """
+
+    nick: str
+    room_name: str
+    ident: ClassVar[str] = "chat"
+    host: ClassVar[str] = "netsuite"
+    #: Not a user of this node: no room object here, nothing to send directly.
+    remote: ClassVar[bool] = True

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from suite.chat import wire
 from suite.chat.names import NAME_RULE, InvalidName, check_name, name_key, skeletons
-from suite.chat.room import ChatRoom, ChatUser
+from suite.chat.room import ChatRoom, ChatUser, RemoteUser
 from suite.chat.wire import ErrorCode
 
 __all__ = ["ChatRoom", "ChatServer", "ChatUser"]
@@ -335,11 +335,25 @@ class ChatServer:
         if room is None:
             self.error(user, ErrorCode.NOT_IN_ROOM, "you are not in a room")
             return
-        nicks = ", ".join(member.nick for member in room.members)
-        count = len(room.members)
-        self.notice(user, "who", f"{count} user{'s' if count != 1 else ''} in {room.name}: {nicks}", room=room.name)
+        nicks = self.room_nicks(room)
+        count = len(nicks)
+        self.notice(user, "who", f"{count} user{'s' if count != 1 else ''} in {room.name}: {', '.join(nicks)}", room=room.name)
 
     def list_rooms(self, user: ChatUser) -> None:
         """``/rooms``: every room and how many are in it."""
-        rooms = sorted(self.rooms.values(), key=lambda r: name_key(r.name))
-        self.notice(user, "rooms", ", ".join(f"{r.name} ({len(r.members)})" for r in rooms))
+        rooms = sorted(self.room_sizes().items())
+        self.notice(user, "rooms", ", ".join(f"{name} ({count})" for _, (name, count) in rooms))
+
+    # -- who is where: every front asks here (a cluster adds other nodes' users) --
+
+    def room_nicks(self, room: ChatRoom) -> list[str]:
+        """The nicknames of everyone in ``room``."""
+        return [member.nick for member in room.members]
+
+    def room_sizes(self) -> dict[str, tuple[str, int]]:
+        """Every room with someone in it (and the default room): name key -> (name, how many are in it)."""
+        return {key: (room.name, len(room.members)) for key, room in self.rooms.items()}
+
+    def find_anyone(self, nick: str) -> ChatUser | RemoteUser | None:
+        """The user called ``nick`` (any case or width) wherever they are connected, or ``None``."""
+        return self.find_user(nick)

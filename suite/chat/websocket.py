@@ -303,8 +303,9 @@ class ChatWebSocket(ChatOutput):
                    "send queue exceeded")
 
     def _joined(self, room_name: str) -> str:
-        room = self.factory.server.find_room(room_name)
-        members = [member.nick for member in room.members] if room is not None else []
+        server = self.factory.server
+        room = server.find_room(room_name)
+        members = server.room_nicks(room) if room is not None else []  # other chat nodes' users too
         return dumps({"type": "joined", "room": room_name, "nick": self.nick, "users": members,
                        "topic": room.topic if room is not None else ""})
 

@@ -220,12 +220,12 @@ class IRCCommands(IRCQueries):
         head = f":{self.hostname} {irc.RPL_NAMREPLY} {self.nick} = {chan} :"
         budget = IRC_LINE_MAX - 2 - len(head.encode())
         out, names, size = [], [], 0
-        for member in room.members:
-            n = len(member.nick.encode()) + 1
+        for nick in self.factory.server.room_nicks(room):  # other chat nodes' users too
+            n = len(nick.encode()) + 1
             if names and size + n > budget:
                 out.append(head + " ".join(names) + "\r\n")
                 names, size = [], 0
-            names.append(member.nick)
+            names.append(nick)
             size += n
         if names:
             out.append(head + " ".join(names) + "\r\n")
@@ -303,7 +303,7 @@ class IRCCommands(IRCQueries):
                 else:
                     server.say(self, text)
                 continue
-            user = server.find_user(target)
+            user = server.find_anyone(target)  # on this chat node or another
             if user is None:
                 if not notice:
                     self.numeric(irc.ERR_NOSUCHNICK, shown(target), ":No such nick/channel")

@@ -1,6 +1,8 @@
 """
 The IRC queries: who is here, what a channel is, what a user is
-(NAMES, LIST, WHO, WHOIS, MODE, AWAY, ISON, USERHOST).  A mixin of
+(NAMES, LIST, WHO, WHOIS, MODE, AWAY, ISON, USERHOST).  With a backplane
+they answer for every chat node (users of other nodes are
+:class:`suite.chat.room.RemoteUser` s).  A mixin of
 :class:`suite.irc.protocol.IRCConnection` (through ``IRCCommands``).
 """
 
@@ -12,6 +14,7 @@ from typing import Any
 from twisted.words.protocols import irc
 
 from suite.chat import wire
+from suite.chat.room import RemoteUser
 from suite.irc.render import channel
 
 # A mixin: the handlers use the connection's attributes (factory, room,
@@ -46,8 +49,9 @@ class IRCQueries(_Base):
     def irc_LIST(self, prefix: str, params: list[str]) -> None:
         server = self.factory.server
         self.numeric(irc.RPL_LISTSTART, "Channel", ":Users  Name")
-        for room in sorted(server.rooms.values(), key=lambda r: r.name):
-            self.numeric(irc.RPL_LIST, channel(room.name), str(len(room.members)), f":{room.topic}")
+        for key, (name, count) in sorted(server.room_sizes().items()):  # other chat nodes' rooms too
+            room = server.rooms.get(key)
+            self.numeric(irc.RPL_LIST, channel(name), str(count), f":{room.topic if room is not None else ''}")
         self.numeric(irc.RPL_LISTEND, ":End of /LIST")
 
     # -- who is who ------------------------------------------------------------
@@ -68,10 +72,11 @@ class IRCQueries(_Base):
         mask = params[0] if params and params[0] else "*"
         if mask.startswith("#"):
             room = server.find_room(mask)
-            members = list(room.members) if room is not None else []
+            found = [server.find_anyone(nick) for nick in server.room_nicks(room)] if room is not None else []
+            members = [user for user in found if user is not None]
             label = channel(room.name) if room is not None else shown(mask)
         else:
-            user = server.find_user(mask)
+            user = server.find_anyone(mask)
             members = [user] if user is not None else []
             label = shown(mask)
         for user in members:
@@ -83,7 +88,7 @@ class IRCQueries(_Base):
             self.numeric(irc.ERR_NONICKNAMEGIVEN, ":No nickname given")
             return
         nick = params[-1]
-        user = self.factory.server.find_user(nick)
+        user = self.factory.server.find_anyone(nick)
         if user is None:
             self.numeric(irc.ERR_NOSUCHNICK, shown(nick), ":No such nick/channel")
             self.numeric(irc.RPL_ENDOFWHOIS, shown(nick), ":End of /WHOIS list.")
@@ -91,9 +96,13 @@ class IRCQueries(_Base):
         n = user.nick
         self.numeric(irc.RPL_WHOISUSER, n, getattr(user, "ident", "chat"), getattr(user, "host", "netsuite"), "*",
                      f":{getattr(user, 'realname', '') or n}")
-        if user.room is not None:
-            self.numeric(irc.RPL_WHOISCHANNELS, n, f":{channel(user.room.name)}")
-        front = "IRC" if getattr(user, "tracks_members", False) and hasattr(user, "ident") else "netsuite chat"
+        room_name = user.room_name if isinstance(user, RemoteUser) else (user.room.name if user.room else "")
+        if room_name:
+            self.numeric(irc.RPL_WHOISCHANNELS, n, f":{channel(room_name)}")
+        if isinstance(user, RemoteUser):
+            front = "netsuite chat, on another chat node"
+        else:
+            front = "IRC" if getattr(user, "tracks_members", False) and hasattr(user, "ident") else "netsuite chat"
         self.numeric(irc.RPL_WHOISSERVER, n, self.hostname, f":{front}")
         if getattr(user, "away", None):
             self.numeric(irc.RPL_AWAY, n, f":{user.away}")  # type: ignore[attr-defined]
@@ -120,7 +129,7 @@ class IRCQueries(_Base):
             else:
                 self.numeric(irc.ERR_CHANOPRIVSNEEDED, chan, ":Channel modes cannot be changed here")
             return
-        user = server.find_user(target)
+        user = server.find_anyone(target)
         if user is None:
             self.numeric(irc.ERR_NOSUCHNICK, shown(target), ":No such nick/channel")
         elif user is not self:
@@ -139,14 +148,14 @@ class IRCQueries(_Base):
     def irc_ISON(self, prefix: str, params: list[str]) -> None:
         server = self.factory.server
         nicks = " ".join(params).split()[:50]
-        here = [user.nick for user in (server.find_user(n) for n in nicks) if user is not None]
+        here = [user.nick for user in (server.find_anyone(n) for n in nicks) if user is not None]
         self.numeric(irc.RPL_ISON, ":" + " ".join(here))
 
     def irc_USERHOST(self, prefix: str, params: list[str]) -> None:
         server = self.factory.server
         replies = []
         for nick in " ".join(params).split()[:5]:
-            user = server.find_user(nick)
+            user = server.find_anyone(nick)
             if user is not None:
                 away = "-" if getattr(user, "away", None) else "+"
                 replies.append(f"{user.nick}={away}{getattr(user, 'ident', 'chat')}@{getattr(user, 'host', 'netsuite')}")

@@ -78,7 +78,7 @@ async def test_redis_restarted_under_running_processes(runs, redis_server: Redis
     await redis_server.start()
     await alice.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
     await bob.wait_for(r"^\*\*\* backplane: connected to the other chat nodes again$")
-    await until(lambda: b"netsuite:chat:nick:alice" in redis_server.command("KEYS", "netsuite:chat:nick:*"),
+    await until(lambda: b"netsuite:chat:nick:a1ice" in redis_server.command("KEYS", "netsuite:chat:nick:*"),
                 what="alice's claim back in Redis")
     bob.transport.write(b"/who\n")
     assert (await bob.wait_for(r"^\*\*\* who:")).startswith("*** who: 2 users in lobby:")

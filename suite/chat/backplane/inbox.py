@@ -38,6 +38,14 @@ class BackplaneInbox:
         """How ``nick`` is spelt if a user of another node holds it, else ``None``."""
         return self.remote.nick(nick) if self.remote is not None else None
 
+    def remote_lookalike(self, nick: str) -> str | None:
+        """How a user of another node whose nickname looks like ``nick`` (and is not it) spells it, else ``None``."""
+        return self.remote.lookalike(nick) if self.remote is not None else None
+
+    def remote_user(self, nick: str) -> tuple[str, str] | None:
+        """``(nick as spelt, room or "")`` if a user of another node holds ``nick``, else ``None``."""
+        return self.remote.where(nick) if self.remote is not None else None
+
     def remote_members(self, room: str) -> list[str]:
         """The nicknames of other nodes' users in ``room``."""
         return self.remote.members(room) if self.remote is not None else []

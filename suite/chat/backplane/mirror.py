@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from suite.chat.names import skeletons
+
 __all__ = ["RemoteUsers"]
 
 Entry = tuple[str, str]  # (nick as shown, room name or "")
@@ -35,12 +37,35 @@ class RemoteUsers:
         self.nodes: dict[str, dict[str, Entry]] = {}
         #: name key -> the node holding it.
         self.owner: dict[str, str] = {}
+        #: skeleton -> (name key, nick) of the users above; rebuilt after a change.
+        self._looks: dict[str, Entry] | None = None
 
     def nick(self, nick: str) -> str | None:
         """How ``nick`` is spelt if another node's user holds it, else ``None``."""
         key = self.key(nick)
         node = self.owner.get(key)
         return self.nodes[node][key][0] if node is not None else None
+
+    def where(self, nick: str) -> Entry | None:
+        """``(nick as spelt, room)`` if another node's user holds ``nick``, else ``None``."""
+        key = self.key(nick)
+        node = self.owner.get(key)
+        return self.nodes[node][key] if node is not None else None
+
+    def lookalike(self, nick: str) -> str | None:
+        """How another node's user whose nickname looks like ``nick`` (and is not it) spells it, or ``None``."""
+        looks = self._looks
+        if looks is None:
+            looks = self._looks = {
+                look: (key, name) for users in self.nodes.values() for key, (name, _) in users.items()
+                for look in skeletons(name)
+            }
+        key = self.key(nick)
+        for look in skeletons(nick):
+            hit = looks.get(look)
+            if hit is not None and hit[0] != key:
+                return hit[1]
+        return None
 
     def members(self, room: str) -> list[str]:
         """The nicknames of other nodes' users in ``room``."""
@@ -61,12 +86,14 @@ class RemoteUsers:
     def forget(self, nick: str, reason: str) -> None:
         """Nobody else holds ``nick`` after all (Redis says so): drop it."""
         key = self.key(nick)
+        self._looks = None
         node = self.owner.pop(key, None)
         gone = self.nodes.get(node, {}).pop(key, None) if node is not None else None
         if gone is not None and gone[1]:
             self.left(gone[0], gone[1], reason)
 
     def _own(self, node: str, key: str, entry: Entry) -> None:
+        self._looks = None
         previous = self.owner.get(key)
         if previous is not None and previous != node:
             # The nickname moved to another node (its holder there left).
@@ -88,6 +115,7 @@ class RemoteUsers:
     def quit(self, node: str, nick: str, reason: str) -> None:
         """``nick`` of ``node`` left the chat."""
         key = self.key(nick)
+        self._looks = None
         gone = self.nodes.get(node, {}).pop(key, None)
         if gone is not None:
             if self.owner.get(key) == node:
@@ -98,6 +126,7 @@ class RemoteUsers:
     def rename(self, node: str, old: str, new: str, room: str) -> str:
         """``old`` of ``node`` is now ``new``; returns the room they are in."""
         old_key = self.key(old)
+        self._looks = None
         previous = self.nodes.get(node, {}).pop(old_key, None)
         if self.owner.get(old_key) == node:
             del self.owner[old_key]
@@ -108,6 +137,7 @@ class RemoteUsers:
     def replace(self, node: str, users: dict[str, Entry], reason: str) -> None:
         """``node``'s users are now ``users``: report who left and who came."""
         old = self.nodes.pop(node, {})
+        self._looks = None
         for key, (nick, room) in old.items():
             if users.get(key) != (nick, room):
                 if self.owner.get(key) == node:

@@ -8,7 +8,8 @@ as one script and one pub/sub message (a JSON array): far fewer round
 trips and messages under load, the same order.  (Keys named in ARGV are
 fine on one Redis; the backplane does not support Redis Cluster.)  Keys (all under ``netsuite:chat:``):
 
-- ``nick:KEY``: the node holding a nickname (expires unless renewed);
+- ``nick:LOOK``: the node holding a nickname, or any name confusable with
+  it (LOOK: the name's skeleton, see :func:`nick_key`; expires unless renewed);
 - ``node:ID``: a node is alive (expires unless renewed);
 - ``nodes``: the node ids ever seen (pruned as they expire);
 - ``users:ID``: a node's users, ``KEY -> "NICK ROOM"`` (for newcomers);
@@ -23,6 +24,8 @@ users in that room, so rooms nobody is in leave nothing behind for long.
 
 from __future__ import annotations
 
+from suite.chat.names import look_key
+
 PREFIX = "netsuite:chat:"
 
 
@@ -32,7 +35,13 @@ def channel(db: int) -> str:
 
 
 def nick_key(key: str) -> str:
-    return f"{PREFIX}nick:{key}"
+    """
+    The claim of the nickname whose name key is ``key``: named by its look
+    (:func:`suite.chat.names.look_key`), so that two nodes claiming
+    confusable names (``alice``, Cyrillic ``аlice``) at once claim one key,
+    and Redis gives it to one of them.
+    """
+    return f"{PREFIX}nick:{look_key(key)}"
 
 
 def node_key(node: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from suite.chat import wire
 from suite.chat.backplane.node import BACKPLANE_DOWN, RedisBackplane
 from suite.chat.names import check_name, name_key
+from suite.chat.room import RemoteUser
 from suite.chat.rooms import ChatRoom, ChatServer, ChatUser
 from suite.chat.wire import ErrorCode
 
@@ -51,6 +52,11 @@ class ClusterChatServer(ChatServer):
         problem = super().nick_problem(user, nick)
         if problem is None and self.backplane.remote_nick(nick) is not None:
             return ErrorCode.NICK_TAKEN, f"the nickname {nick} is taken"
+        if problem is None:
+            other = self.backplane.remote_lookalike(nick)
+            if other is not None:
+                # Also refused by Redis when both claim at once: the claim key is the look (scripts.nick_key).
+                return ErrorCode.NICK_TAKEN, f"the nickname {wire.sanitize(nick)} looks like {other}, who is here"
         if problem is None and self.backplane.claiming(nick) not in (None, user):
             # Another user of this node is claiming it: Redis would grant it
             # to both (both are this node's), so it is refused here.
@@ -167,21 +173,22 @@ class ClusterChatServer(ChatServer):
         self.send(user, wire.private_line(user.nick, target, text))
         self.backplane.whispered(user, target, text)
 
-    def who(self, user: ChatUser) -> None:
-        room = user.room
-        if room is None:
-            super().who(user)
-            return
-        nicks = [member.nick for member in room.members] + self.backplane.remote_members(room.name)
-        count = len(nicks)
-        self.notice(user, "who", f"{count} user{'s' if count != 1 else ''} in {room.name}: {', '.join(nicks)}", room=room.name)
+    def room_nicks(self, room: ChatRoom) -> list[str]:
+        return super().room_nicks(room) + self.backplane.remote_members(room.name)
 
-    def list_rooms(self, user: ChatUser) -> None:
-        rooms = {key: (room.name, len(room.members)) for key, room in self.rooms.items()}
+    def room_sizes(self) -> dict[str, tuple[str, int]]:
+        rooms = super().room_sizes()
         for key, (name, count) in self.backplane.remote_rooms().items():
             here = rooms.get(key, (name, 0))
             rooms[key] = (here[0], here[1] + count)
-        self.notice(user, "rooms", ", ".join(f"{name} ({count})" for _, (name, count) in sorted(rooms.items())))
+        return rooms
+
+    def find_anyone(self, nick: str) -> ChatUser | RemoteUser | None:
+        user = self.find_user(nick)
+        if user is not None:
+            return user
+        where = self.backplane.remote_user(nick)
+        return RemoteUser(*where) if where is not None else None
 
     # -- other nodes' users ------------------------------------------------------
 
