@@ -11,8 +11,12 @@ __all__ = ["IRCConnection", "IRCFactory"]
 def __getattr__(name: str) -> Any:
     # Lazily: twisted.words.protocols.irc imports the global reactor, and
     # importing netsuite (twistd's option parsing) must not install one.
-    if name in __all__:
-        from suite.irc import protocol
+    if name == "IRCConnection":
+        from suite.irc.protocol import IRCConnection
 
-        return getattr(protocol, name)
+        return IRCConnection
+    if name == "IRCFactory":
+        from suite.irc.factory import IRCFactory
+
+        return IRCFactory
     raise AttributeError(f"module 'suite.irc' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from suite.irc import defaults
 from suite.service import Config, Option, ServiceContext, ServiceDescriptor, non_negative, positive_int
 
 if TYPE_CHECKING:
-    from suite.irc.protocol import IRCFactory
+    from suite.irc.factory import IRCFactory
 
 __all__ = ["IRC_SERVICE"]
 
@@ -39,7 +39,7 @@ def _limits(config: Config) -> dict[str, Any]:
 
 
 def _build(config: Config, context: ServiceContext) -> IRCFactory:
-    from suite.irc.protocol import IRCFactory  # here: Twisted's IRC module imports the reactor
+    from suite.irc.factory import IRCFactory  # here: Twisted's IRC module imports the reactor
 
     factory = IRCFactory(
         chat_server(config, context),
