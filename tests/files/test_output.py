@@ -1,7 +1,7 @@
 """
 The file service in memory, with a client that does not read its replies:
-the send-queue cap, the stall timeout, and a ``LIST`` of many entries
-streamed a chunk at a time.
+the send-queue cap, the stall timeout, a ``LIST`` of many entries
+streamed a chunk at a time, and the lingering close.
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.testing import StringTransport
 from twisted.logger import globalLogPublisher
+from zope.interface import implementer
 
 from suite.files import FileFactory, MemoryStore, StoredFile
 from suite.files.sender import ListingSender
@@ -195,3 +199,52 @@ def test_an_empty_listing(tmp_path: Path) -> None:
     client = files.connect()
     client.send(b"LIST\nLIST\n")
     assert client.lines() == ["FILES 0", "FILES 0"]
+
+
+# --- closing: a lingering half-close -------------------------------------------------------
+
+
+@implementer(ITCPTransport)
+class HalfClosingTransport(StringTransport):
+    """A StringTransport that half-closes, as TCP does."""
+
+    write_closed = False
+    aborted = False
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+        super().abortConnection()
+
+
+def lingering_client(files: Harness) -> Any:
+    proto = files.factory.buildProtocol(None)
+    transport = HalfClosingTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 40000))
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def test_a_close_sends_everything_then_half_closes_and_drops_what_comes(tmp_path: Path) -> None:
+    files = Harness(tmp_path / "store", max_send_queue=100, close_grace=5)
+    proto, transport = lingering_client(files)
+    proto.pauseProducing()
+    proto.dataReceived(b"STAT nothing\n" * 10)
+    assert transport.write_closed and not transport.disconnecting, "its end is sent; the connection stays to read"
+    assert transport.value().endswith(b"--upload-max-send-queue)\n")
+    assert transport.producer is None and transport.producerState == "producing"  # reading, to drop
+    held, written = len(proto._buffer), transport.value()
+    proto.dataReceived(b"STAT more\n" * 10_000)
+    assert len(proto._buffer) == held and transport.value() == written  # dropped: no reply, nothing more held
+    proto.readConnectionLost()  # the client closes too
+    assert transport.disconnecting and not transport.aborted
+
+
+def test_a_client_that_never_closes_is_aborted_after_the_grace(tmp_path: Path) -> None:
+    files = Harness(tmp_path / "store", close_grace=5)
+    proto, transport = lingering_client(files)
+    proto.dataReceived(b"QUIT\n")
+    assert transport.value().endswith(b"BYE\n") and transport.write_closed
+    files.clock.advance(5)
+    assert transport.aborted
