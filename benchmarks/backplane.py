@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks._harness import HERE, PYTHON, TWISTD, Series, Server, cpu_seconds, run_load, table
+from benchmarks._harness import PYTHON, TWISTD, Series, Server, cpu_seconds, run_load, table
 from benchmarks._previous import previous_tree
 from benchmarks.chat import NETSUITE_FLAGS
 
@@ -113,7 +113,9 @@ def _nodes(setup: Setup, redis: Redis | None, workdir: Path) -> list[Server]:
         tree = workdir / f"previous-{setup.commit}"
         if not tree.exists() and previous_tree(workdir, setup.commit) is None:
             raise RuntimeError(f"no git history to extract {setup.commit} from")
-        command = ["env", f"PYTHONPATH={tree}", PYTHON, str(HERE / "servers" / "netsuite_tree.py")]
+        # The same twistd, with that commit's suite first on the path: the
+        # two versions differ in their code only, not in how they start.
+        command = ["env", f"PYTHONPATH={tree}", *command]
     return [
         Server(f"{setup.name} #{i}",
                [*command, "--mode", "chat", "--listen", "tcp:0:interface=127.0.0.1", *flags],
