@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from benchmarks._harness import HERE, PYTHON, ROOT, TWISTD, Series, Server, pinned, table
+from benchmarks._previous import LABEL, previous_server, previous_tree
 
 CHAT_FLAGS = ["--chat-max-connections", "0", "--chat-max-per-ip", "0", "--chat-flood-rate", "0"]
 
@@ -38,10 +40,15 @@ def wait_for_fds(server: Server, wanted: int, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def servers() -> list[tuple[Server, int]]:
+def servers(previous: Path | None = None) -> list[tuple[Server, int]]:
     """(server, chat rooms to spread clients over; 0 for none)."""
     ready = r"listening on (\d+)"
+    earlier = [] if previous is None else [
+        (previous_server(previous, "echo", ["--echo-max-connections", "0"]), 0),
+        (previous_server(previous, "chat", CHAT_FLAGS), 100),
+    ]
     return [
+        *earlier,
         (Server("twisted docs echo", [PYTHON, str(HERE / "servers" / "twisted_echo.py"), "tcp"], ready), 0),
         (Server("netsuite echo", [TWISTD, "-n", "--pidfile=", "netsuite", "--mode", "echo", "--listen",
                                   "tcp:0:interface=127.0.0.1", "--echo-max-connections", "0"],
@@ -54,11 +61,16 @@ def servers() -> list[tuple[Server, int]]:
 
 
 def run(quick: bool = False) -> str:
+    with tempfile.TemporaryDirectory(prefix="netsuite-bench-") as tmp:
+        return _run(quick, previous_tree(Path(tmp)))
+
+
+def _run(quick: bool, previous: Path | None) -> str:
     count = 1000 if quick else 10_000
     repetitions = 1 if quick else 2
-    per_connection = {server.name: Series(server.name) for server, _ in servers()}
+    per_connection = {server.name: Series(server.name) for server, _ in servers(previous)}
     for _ in range(repetitions):
-        for server, rooms in servers():
+        for server, rooms in servers(previous):
             port = server.start()
             try:
                 before, fds = rss_kb(server), open_fds(server)
@@ -80,4 +92,4 @@ def run(quick: bool = False) -> str:
                 server.stop()
             per_connection[server.name].values.append((after - before) / count)
     return table(f"Server memory per idle connection, {count:,} connections", "KB",
-                 list(per_connection.values()), higher_is_better=False)
+                 list(per_connection.values()), (f"{LABEL} echo", f"{LABEL} chat"), higher_is_better=False)

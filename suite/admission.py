@@ -16,6 +16,7 @@ it ends.  Refused connections never reach the service's protocol.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -107,7 +108,10 @@ class AdmissionPolicy:
 
     def _counted_host(self, peer: IAddress) -> str | None:
         host = normal_host(peer_host(peer))
-        return None if host in self.exempt else host
+        if host is None or host in self.exempt:
+            return None
+        # One string per host, not one per connection (each holds it).
+        return sys.intern(host)
 
     def admit(self, peer: IAddress) -> Refusal | None:
         """

@@ -77,6 +77,25 @@ class BoundedLineReceiver(Protocol):
     #: Bytes held unread (beyond one line) while lines wait for output to drain.
     MAX_HELD = 65536
 
+    def __init__(self) -> None:
+        # Every attribute a connection will set, set here in one order
+        # (Twisted's too): CPython then keeps one table of keys for all the
+        # instances' __dict__s instead of a full dict each, about 1.3 KB
+        # less per connection, which counts with 10,000 idle clients.
+        # Subclasses that define __init__ call this one first.
+        self.factory: Any = None
+        self.connected = 0
+        self.transport: Any = None
+        self._buffer = b""
+        self._discarding = False
+        self._line_mode = True
+        self._paused = frozenset()
+        self._resume_call = None
+        self._processing = False
+        self._again = False
+        self._output_blocked = False
+        self._transport_paused = False
+
     def connectionMade(self) -> None:
         self.transport.registerProducer(self, True)
 

@@ -52,7 +52,23 @@ class ChatProtocol(AdmittedConnection, ChatOutput, BoundedLineReceiver, TimeoutM
     nick: str = ""
     room: ChatRoom | None = None
 
+    # The chat's own per-connection state lives in slots, not in __dict__
+    # (less memory per idle connection; see BoundedLineReceiver.__init__).
+    __slots__ = (
+        "_outbox", "_outbox_size", "_counted", "_closing", "_telnet_pending", "_held_raw", "_flooding",
+        "_flood_rejected", "_flood_last", "_bucket", "_abort_call", "_partial_call", "_partial_told", "_lines_ended",
+    )
+
     def __init__(self) -> None:
+        super().__init__()
+        # Set by others later; set now so every connection's __dict__ has
+        # its keys in the same order (shared).
+        self.callLater: Any = None
+        self.timeOut: float | None = None
+        self._TimeoutMixin__timeoutCall: Any = None
+        self._admitted_as: Any = None
+        self.nick = ""
+        self.room = None
         self.init_output()
         self._closing = False
         self._telnet_pending = b""
