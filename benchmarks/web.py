@@ -52,8 +52,8 @@ def _ratios(title: str, rows: list[tuple[str, list[float], list[float], float]])
         lines.append(f"| {name} | {median:.2f}× | {min(each):.2f} – {max(each):.2f} | "
                      f"{', '.join(f'{r:.2f}' for r in each)} | ≥ {target}×: {'✓' if median >= target else '✗'} |")
     lines += ["", "Each repetition runs the C server and netsuite web back to back (which first alternates); "
-              "the median of those same-moment ratios moves far less than a ratio of medians when the disk "
-              "or the shared machine drifts."]
+              "each ratio compares two runs made moments apart, so drift between repetitions (the disk's "
+              "writeback, other users of the machine) cancels out of it; what is left is the spread shown."]
     return "\n".join(lines)
 
 
