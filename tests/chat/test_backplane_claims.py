@@ -200,3 +200,18 @@ def test_a_user_leaving_with_a_rename_in_flight_frees_both_names() -> None:
     redis.run()
     assert redis.nicks == {}
     assert a.backplane.claiming("gone") is None and a.backplane.claiming("later") is None
+
+
+def test_two_users_of_one_node_claiming_look_alike_names_at_once_one_wins() -> None:
+    # alice and Cyrillic аlice share one Redis claim key, which would be granted to this node twice.
+    redis = FakeRedis()
+    a = Node(redis, "a")
+    x, y = a.user("x1"), a.user("y1")
+    settle(a)
+    said(x), said(y)
+    x.dataReceived("/nick alice\n".encode())
+    y.dataReceived("/nick \u0430lice\n".encode())
+    assert said(y) == ["!!! nick-taken: the nickname \u0430lice is taken"]
+    redis.run()
+    assert x.nick == "alice" and y.nick == "y1"
+    assert redis.nicks[nick_key("y1")] == "a" * 12

@@ -10,9 +10,10 @@ What makes concurrent renames safe:
   the user's old one.  So of two users on two nodes asking for one name at
   the same moment exactly one gets it, and the old name is released only
   once the new one is held (a failed claim leaves the old one alone).
-- On one node, a name being claimed is reserved (:meth:`NickClaims.claiming`):
-  a second local user asking for it meanwhile is refused at once, before
-  Redis is asked (Redis alone would say yes to both: both are this node's).
+- On one node, a name being claimed is reserved, with every name that looks
+  like it (:meth:`NickClaims.claiming`): a second local user asking for it
+  meanwhile is refused at once, before Redis is asked (Redis alone would
+  say yes to both: both are this node's).
 - One user's renames go to Redis one at a time, in order: a second ``/nick``
   sent before the first is answered waits for it, and then renames from
   whatever name the user holds by then.
@@ -47,7 +48,7 @@ class NickClaims:
     ttl_ms: int
     #: Users with a claim on its way to Redis -> the names they asked for after it.
     _claiming: dict[Any, list[str]]
-    #: Name keys being claimed -> the local user claiming each.
+    #: Claim keys (:func:`scripts.nick_key`: a name's look) being claimed -> the local user claiming each.
     _reserved: dict[str, Any]
 
     def _key(self, name: str) -> str:  # pragma: no cover - the node's
@@ -64,7 +65,12 @@ class NickClaims:
 
     def claiming(self, nick: str) -> ChatUser | None:
         """The local user whose claim of ``nick`` is on its way to Redis, if any."""
-        return self._reserved.get(self._key(nick))
+        return self._reserved.get(self._claim_key(nick))
+
+    def _claim_key(self, name: str) -> str:
+        # The Redis key itself: look-alike names share it, so they are
+        # reserved together, as Redis would grant them to this node together.
+        return scripts.nick_key(self._key(name))
 
     def connected(self, user: ChatUser) -> None:
         """``user`` has just taken a (guest) nickname: claim it."""
@@ -78,7 +84,7 @@ class NickClaims:
             if publish:
                 server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
             return  # a connecting user's guest name is claimed by the next resync
-        new_key = self._key(new)
+        new_key = self._claim_key(new)
         holder = self._reserved.get(new_key)
         if holder is not None and holder is not user:
             server.claimed(user, new, False)
@@ -110,13 +116,13 @@ class NickClaims:
                               release=scripts.nick_key(new_key))
             elif not gone:
                 server.claimed(user, new, bool(claimed))
-            self._next_claim(user, new_key, gone)
+            self._next_claim(user, scripts.nick_key(new_key), gone)
 
         def failed(failure: Failure) -> None:
             gone = server.users.get(self._key(user.nick)) is not user
             if publish and not gone:
                 server.error(user, BACKPLANE_DOWN, "nicknames cannot change while the other chat nodes are out of reach")
-            self._next_claim(user, new_key, gone)
+            self._next_claim(user, scripts.nick_key(new_key), gone)
 
         d.addCallbacks(done, failed)
 
@@ -125,8 +131,8 @@ class NickClaims:
             del self._reserved[done_key]
         queued = self._claiming.pop(user, [])
         for name in queued:
-            if self._reserved.get(self._key(name)) is user:
-                del self._reserved[self._key(name)]
+            if self._reserved.get(self._claim_key(name)) is user:
+                del self._reserved[self._claim_key(name)]
         if gone or self.server is None:
             return
         for name in queued:
